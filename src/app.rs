@@ -1,0 +1,182 @@
+//! The application: shared state, and the top-level routing of every request.
+//!
+//! [`Route::parse`] is a pure function from path to a typed route; [`App::handle`] serves it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as HttpBody;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::response::{self, Body};
+use crate::storage::Store;
+use crate::tus;
+use crate::upload::lock::LockTable;
+
+/// Everything a request handler can reach.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub locks: Arc<LockTable>,
+    pub metrics: Metrics,
+    /// Cancelled when the server starts shutting down: bodies being read stop and answer 503.
+    pub shutdown: CancellationToken,
+}
+
+/// Where a request goes, decided from its path alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// The tus endpoint; `rest` is the path after the base path (`""` = the collection).
+    Tus { rest: &'a str },
+    Metrics,
+    Health,
+    Greeting,
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    pub fn parse(path: &'a str, config: &Config) -> Route<'a> {
+        if config.metrics_path.as_deref() == Some(path) {
+            return Route::Metrics;
+        }
+        if path == "/health" {
+            return Route::Health;
+        }
+        let base = config.base_path.as_str();
+        if let Some(rest) = path.strip_prefix(base) {
+            return Route::Tus { rest };
+        }
+        if path == base.trim_end_matches('/') && base != "/" {
+            return Route::Tus { rest: "" };
+        }
+        if path == "/" && config.show_greeting {
+            return Route::Greeting;
+        }
+        Route::NotFound
+    }
+}
+
+impl App {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let locks = LockTable::new(config.acquire_lock_timeout);
+        App { config, store, locks, metrics: Metrics::new(), shutdown: CancellationToken::new() }
+    }
+
+    /// Serves one request.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|id| id.chars().take(36).collect::<String>());
+        // The path only: queries may carry download tokens.
+        let path = request.uri().path().to_owned();
+        let response = match Route::parse(&path, &self.config) {
+            Route::Tus { rest } => tus::handle(self, request, rest).await,
+            Route::Metrics => {
+                let mut response = response::text(StatusCode::OK, self.metrics.render());
+                response::set_header(&mut response, http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT);
+                response
+            }
+            Route::Health => health(&method),
+            Route::Greeting => response::text(StatusCode::OK, greeting(&self.config)),
+            Route::NotFound => response::text(StatusCode::NOT_FOUND, "404 page not found\n"),
+        };
+        let elapsed = started.elapsed();
+        self.metrics.request_duration.with_label_values(&[metric_method(&method)]).observe(elapsed.as_secs_f64());
+        if self.config.verbose && path != "/health" {
+            tracing::info!(
+                request_id = request_id.as_deref().unwrap_or(""),
+                %method,
+                %path,
+                status = response.status().as_u16(),
+                ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
+        }
+        response
+    }
+}
+
+/// `/health`: 200 `OK\n` with a single `text/plain` (nginx's template sends two Content-Types).
+fn health(method: &Method) -> Response<Body> {
+    let response = response::text(StatusCode::OK, "OK\n");
+    if *method == Method::HEAD { response::strip_body(response) } else { response }
+}
+
+fn metric_method(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+fn greeting(config: &Config) -> String {
+    let metrics = config
+        .metrics_path
+        .as_ref()
+        .map(|p| format!("- {p} - gather statistics to keep tusgate running smoothly\n"))
+        .unwrap_or_default();
+    format!(
+        "Welcome to tusgate\n==================\n\nThis is a tus 1.0 upload server (a drop-in for tusd).\n\n- {} - send your tus uploads to this endpoint\n{metrics}\nVersion = {}\n",
+        config.base_path,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Cli, normalize_go_args};
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["tusgate", "-allow-uploads-without-token"];
+        all.extend_from_slice(args);
+        let cli = Cli::parse_from(normalize_go_args(all.iter().map(|s| (*s).to_owned())).args);
+        Config::from_args(&cli.serve).expect("valid config")
+    }
+
+    #[test]
+    fn routes() {
+        let c = config(&[]);
+        assert_eq!(Route::parse("/files/", &c), Route::Tus { rest: "" });
+        assert_eq!(Route::parse("/files", &c), Route::Tus { rest: "" });
+        assert_eq!(Route::parse("/files/abc", &c), Route::Tus { rest: "abc" });
+        assert_eq!(Route::parse("/filesx", &c), Route::NotFound);
+        assert_eq!(Route::parse("/metrics", &c), Route::Metrics);
+        assert_eq!(Route::parse("/health", &c), Route::Health);
+        assert_eq!(Route::parse("/", &c), Route::Greeting);
+        assert_eq!(Route::parse("/other", &c), Route::NotFound);
+    }
+
+    #[test]
+    fn root_base_path_takes_everything_but_metrics() {
+        let c = config(&["-base-path=/", "-expose-metrics=false"]);
+        assert_eq!(Route::parse("/", &c), Route::Tus { rest: "" });
+        assert_eq!(Route::parse("/abc", &c), Route::Tus { rest: "abc" });
+        assert_eq!(Route::parse("/metrics", &c), Route::Tus { rest: "metrics" });
+    }
+
+    #[test]
+    fn base_path_is_normalised() {
+        assert_eq!(config(&["-base-path=uploads"]).base_path, "/uploads/");
+        assert_eq!(config(&["-base-path=/a/b/"]).base_path, "/a/b/");
+    }
+}

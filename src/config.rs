@@ -1,0 +1,528 @@
+//! Configuration in two stages: [`Cli`] is what the command line and the environment say,
+//! [`Config`] is the validated result the rest of the program sees.
+//!
+//! tusd command lines must start tusgate unchanged, and tusd uses Go's `flag` syntax:
+//! `-flag=value`, `-flag value`, `--flag value`, bare `-bool-flag`, `-bool-flag=false`,
+//! durations like `1m30s`. [`normalize_go_args`] turns single-dash long flags into clap's
+//! double-dash form, and the value parsers below accept Go's boolean and duration spellings.
+//! tusd flags that have no meaning here are accepted and produce a one-line warning saying
+//! what replaces them. Every setting also has an environment variable (`TUSGATE_<FLAG>`; the
+//! secrets use the names granite-assets deployments already have).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::cors::CorsConfig;
+use crate::storage::FsyncPolicy;
+use crate::tokens::{Prefixes, Secret, UploadTokens};
+
+/// Where the server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    /// Always starts and ends with `/` (`/files/`).
+    pub base_path: String,
+    pub behind_proxy: bool,
+    pub max_size: Option<u64>,
+    pub download: bool,
+    pub termination: bool,
+    pub concatenation: bool,
+    pub upload_expiry: Option<Duration>,
+    pub cors: Option<CorsConfig>,
+    pub upload_dir: PathBuf,
+    pub assets_dir: PathBuf,
+    pub fsync: FsyncPolicy,
+    pub tokens: UploadTokens,
+    pub network_timeout: Duration,
+    pub acquire_lock_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub metrics_path: Option<String>,
+    pub show_greeting: bool,
+    pub verbose: bool,
+    pub show_startup_logs: bool,
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Validates the arguments; the error says what to change.
+    pub fn from_args(args: &ServeArgs) -> Result<Config, String> {
+        let upload_secret = read_secret("upload secret", args.upload_secret.as_deref(), args.upload_secret_file.as_deref())?;
+        if upload_secret.is_none() && !args.allow_uploads_without_token {
+            return Err("no upload secret configured. Set UPLOAD_SECRET (or UPLOAD_SECRET_FILE, or --upload-secret) \
+to the granite-assets upload_secret so uploads need a valid token, or pass --allow-uploads-without-token \
+to accept uploads from anyone, as plain tusd does"
+                .into());
+        }
+        for prefix in [&args.public_prefix, &args.private_prefix] {
+            if prefix.is_empty() || prefix.contains('/') || prefix == "." || prefix == ".." || crate::upload::UploadId::parse(prefix).is_some_and(|id| id.as_str().len() == 32) {
+                return Err(format!("invalid visibility prefix {prefix:?}: use a plain directory name such as public"));
+            }
+        }
+        if args.public_prefix == args.private_prefix {
+            return Err("--public-prefix and --private-prefix must differ".into());
+        }
+        let cors = if args.disable_cors {
+            None
+        } else {
+            Some(CorsConfig::new(
+                &args.cors_allow_origin,
+                args.cors_allow_credentials,
+                &args.cors_allow_methods,
+                &args.cors_allow_headers,
+                &args.cors_expose_headers,
+                &args.cors_max_age,
+            )?)
+        };
+        let listen = match &args.unix_sock {
+            Some(path) => Listen::Unix(path.clone()),
+            None => Listen::Tcp { host: args.host.clone(), port: args.port },
+        };
+        let trimmed = args.base_path.trim_matches('/');
+        let base_path = if trimmed.is_empty() { "/".to_owned() } else { format!("/{trimmed}/") };
+        Ok(Config {
+            listen,
+            base_path,
+            behind_proxy: args.behind_proxy,
+            max_size: u64::try_from(args.max_size).ok().filter(|&m| m > 0),
+            download: !args.disable_download,
+            termination: !args.disable_termination,
+            concatenation: !args.disable_concatenation,
+            upload_expiry: Some(args.upload_expiry).filter(|d| !d.is_zero()),
+            cors,
+            upload_dir: args.upload_dir.clone(),
+            assets_dir: args.assets_dir.clone().unwrap_or_else(|| args.upload_dir.clone()),
+            fsync: args.fsync,
+            tokens: UploadTokens::new(
+                upload_secret,
+                args.allow_uploads_without_token,
+                Prefixes { public: args.public_prefix.clone(), private: args.private_prefix.clone() },
+            ),
+            network_timeout: args.network_timeout,
+            acquire_lock_timeout: args.acquire_lock_timeout,
+            shutdown_timeout: args.shutdown_timeout,
+            metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
+            show_greeting: args.show_greeting,
+            verbose: args.verbose,
+            show_startup_logs: args.show_startup_logs,
+            log_json: args.log_format == "json",
+        })
+    }
+}
+
+/// A secret from its flag/variable or from a file (trailing newline removed), not both.
+fn read_secret(what: &str, value: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<Secret>, String> {
+    match (value.filter(|v| !v.is_empty()), file) {
+        (Some(_), Some(_)) => Err(format!("the {what} is given both directly and as a file; give one")),
+        (Some(value), None) => Ok(Some(Secret::new(value))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            let text = text.trim_end_matches(['\n', '\r']);
+            if text.is_empty() {
+                return Err(format!("the {what} file {} is empty", path.display()));
+            }
+            Ok(Some(Secret::new(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// tusd's Go-style flags, normalised for clap (see [`normalize_go_args`]).
+#[derive(Debug, Parser)]
+#[command(
+    name = "tusgate",
+    version,
+    about = "tus 1.0 uploads, inline upload tokens, atomic finalize and secure_link downloads in one binary",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    // --- Listening ---
+    /// Host to bind the HTTP server to.
+    #[arg(long, env = "TUSGATE_HOST", default_value = "0.0.0.0", help_heading = "Listening")]
+    pub host: String,
+    /// Port to bind the HTTP server to (0 picks a free port).
+    #[arg(long, env = "TUSGATE_PORT", default_value = "8080", help_heading = "Listening")]
+    pub port: u16,
+    /// Listen on this UNIX socket instead of host and port.
+    #[arg(long, env = "TUSGATE_UNIX_SOCK", help_heading = "Listening")]
+    pub unix_sock: Option<PathBuf>,
+    /// Base path of the tus endpoint.
+    #[arg(long, env = "TUSGATE_BASE_PATH", default_value = "/files/", help_heading = "Listening")]
+    pub base_path: String,
+    /// Respect X-Forwarded-Host/-Proto and Forwarded when building upload URLs.
+    #[arg(long, env = "TUSGATE_BEHIND_PROXY", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
+    pub behind_proxy: bool,
+    /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on.
+    #[arg(long, env = "TUSGATE_ENABLE_H2C", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
+    pub enable_h2c: bool,
+
+    // --- Protocol ---
+    /// Largest upload in bytes (0 = unlimited).
+    #[arg(long, env = "TUSGATE_MAX_SIZE", default_value = "0", value_parser = parse_go_i64, allow_hyphen_values = true, help_heading = "Protocol")]
+    pub max_size: i64,
+    /// Answer GET on upload URLs with 405 instead of the upload's bytes.
+    #[arg(long, env = "TUSGATE_DISABLE_DOWNLOAD", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
+    pub disable_download: bool,
+    /// Disable the termination extension (DELETE).
+    #[arg(long, env = "TUSGATE_DISABLE_TERMINATION", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
+    pub disable_termination: bool,
+    /// Disable the concatenation extension.
+    #[arg(long, env = "TUSGATE_DISABLE_CONCATENATION", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
+    pub disable_concatenation: bool,
+    /// How long an incomplete upload lives after its last byte arrived before the reaper
+    /// removes it (Go duration; `0` = never). Sent to clients as Upload-Expires.
+    #[arg(long, env = "TUSGATE_UPLOAD_EXPIRY", default_value = "168h", value_parser = parse_go_duration, help_heading = "Protocol")]
+    pub upload_expiry: Duration,
+
+    // --- CORS ---
+    /// Turn CORS handling off entirely.
+    #[arg(long, env = "TUSGATE_DISABLE_CORS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "CORS")]
+    pub disable_cors: bool,
+    /// Regular expression an Origin must match (unanchored, like tusd).
+    #[arg(long, env = "TUSGATE_CORS_ALLOW_ORIGIN", default_value = ".*", help_heading = "CORS")]
+    pub cors_allow_origin: String,
+    /// Send Access-Control-Allow-Credentials: true.
+    #[arg(long, env = "TUSGATE_CORS_ALLOW_CREDENTIALS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "CORS")]
+    pub cors_allow_credentials: bool,
+    /// Methods appended to the default Access-Control-Allow-Methods.
+    #[arg(long, env = "TUSGATE_CORS_ALLOW_METHODS", default_value = "", help_heading = "CORS")]
+    pub cors_allow_methods: String,
+    /// Headers appended to the default Access-Control-Allow-Headers.
+    #[arg(long, env = "TUSGATE_CORS_ALLOW_HEADERS", default_value = "", help_heading = "CORS")]
+    pub cors_allow_headers: String,
+    /// Headers appended to the default Access-Control-Expose-Headers.
+    #[arg(long, env = "TUSGATE_CORS_EXPOSE_HEADERS", default_value = "", help_heading = "CORS")]
+    pub cors_expose_headers: String,
+    /// Access-Control-Max-Age of preflight responses.
+    #[arg(long, env = "TUSGATE_CORS_MAX_AGE", default_value = "86400", help_heading = "CORS")]
+    pub cors_max_age: String,
+
+    // --- Storage ---
+    /// Directory of in-flight uploads (`<id>` + `<id>.info`, tusd's filestore layout).
+    #[arg(long, env = "TUSGATE_UPLOAD_DIR", default_value = "./data", help_heading = "Storage")]
+    pub upload_dir: PathBuf,
+    /// Root of published assets (`<visibility>/<key>`); defaults to the upload directory.
+    #[arg(long, env = "TUSGATE_ASSETS_DIR", help_heading = "Storage")]
+    pub assets_dir: Option<PathBuf>,
+    /// When to fsync: never (tusd's behaviour), completion, always (every PATCH).
+    #[arg(long, env = "TUSGATE_FSYNC", value_enum, default_value = "completion", help_heading = "Storage")]
+    pub fsync: FsyncPolicy,
+
+    // --- Upload tokens ---
+    /// HMAC-SHA256 secret of upload tokens (granite-assets `upload_secret`).
+    #[arg(long, env = "UPLOAD_SECRET", hide_env_values = true, help_heading = "Upload tokens")]
+    pub upload_secret: Option<String>,
+    /// File holding the upload secret (for Docker secrets).
+    #[arg(long, env = "UPLOAD_SECRET_FILE", help_heading = "Upload tokens")]
+    pub upload_secret_file: Option<PathBuf>,
+    /// Directory (and URL segment) of public assets.
+    #[arg(long, env = "TUSGATE_PUBLIC_PREFIX", default_value = "public", help_heading = "Upload tokens")]
+    pub public_prefix: String,
+    /// Directory (and URL segment) of private assets.
+    #[arg(long, env = "TUSGATE_PRIVATE_PREFIX", default_value = "private", help_heading = "Upload tokens")]
+    pub private_prefix: String,
+    /// Accept uploads without an upload token, as plain tusd does. Without this, a secret is required.
+    #[arg(long, env = "TUSGATE_ALLOW_UPLOADS_WITHOUT_TOKEN", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Upload tokens")]
+    pub allow_uploads_without_token: bool,
+
+    // --- Timeouts ---
+    /// A request body that sends nothing for this long is considered dead.
+    #[arg(long, env = "TUSGATE_NETWORK_TIMEOUT", default_value = "60s", value_parser = parse_go_duration, help_heading = "Timeouts")]
+    pub network_timeout: Duration,
+    /// How long a request waits for an upload's lock (after asking the holder to release).
+    #[arg(long, env = "TUSGATE_ACQUIRE_LOCK_TIMEOUT", default_value = "20s", value_parser = parse_go_duration, help_heading = "Timeouts")]
+    pub acquire_lock_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before exiting.
+    #[arg(long, env = "TUSGATE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_go_duration, help_heading = "Timeouts")]
+    pub shutdown_timeout: Duration,
+
+    // --- Operations ---
+    /// Serve Prometheus metrics.
+    #[arg(long, env = "TUSGATE_EXPOSE_METRICS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Operations")]
+    pub expose_metrics: bool,
+    /// Path of the metrics endpoint.
+    #[arg(long, env = "TUSGATE_METRICS_PATH", default_value = "/metrics", help_heading = "Operations")]
+    pub metrics_path: String,
+    /// Answer GET / with a greeting.
+    #[arg(long, env = "TUSGATE_SHOW_GREETING", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Operations")]
+    pub show_greeting: bool,
+    /// Log every request.
+    #[arg(long, env = "TUSGATE_VERBOSE", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Operations")]
+    pub verbose: bool,
+    /// Print the startup lines (including `You can now upload files to: …`).
+    #[arg(long, env = "TUSGATE_SHOW_STARTUP_LOGS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Operations")]
+    pub show_startup_logs: bool,
+    /// Log format: text or json.
+    #[arg(long, env = "TUSGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], help_heading = "Operations")]
+    pub log_format: String,
+
+}
+
+/// How a tusd flag that tusgate does not implement is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unsupported {
+    /// Accepted; a warning says what replaces it.
+    Warn(&'static str),
+    /// Refused at startup: running without it would silently do something else than asked.
+    Refuse(&'static str),
+}
+
+/// tusd v2.10 flags with no tusgate equivalent: (name, takes a value, treatment).
+const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
+    use Unsupported::{Refuse, Warn};
+    const HOOKS: Unsupported = Warn(
+        "hooks are replaced by inline upload tokens (UPLOAD_SECRET) and built-in finalize",
+    );
+    const PPROF: Unsupported = Warn("no pprof endpoint; use /metrics and `perf` for profiling");
+    const LOCKER: Unsupported =
+        Warn("upload locks are in-process and hand over immediately; no lock files are polled");
+    const S3: Unsupported = Refuse("the S3 backend is not available in this build yet");
+    const TLS: Unsupported =
+        Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
+    const OTHER_CLOUDS: Unsupported = Warn(
+        "GCS and Azure stores are not built in; GCS works through its S3-compatible endpoint",
+    );
+    &[
+        ("enable-experimental-protocol", false, Warn("the IETF resumable-upload draft is not supported; tus 1.0 is")),
+        ("filelock-holder-poll-interval", true, LOCKER),
+        ("filelock-acquirer-poll-interval", true, LOCKER),
+        ("dir-perms", true, Warn("directories are created with the process umask")),
+        ("file-perms", true, Warn("files are created with the process umask")),
+        ("request-completion-timeout", true, Warn("storage work finishes before the response is sent")),
+        ("expose-pprof", false, PPROF),
+        ("pprof-path", true, PPROF),
+        ("pprof-block-profile-rate", true, PPROF),
+        ("pprof-mutex-profile-rate", true, PPROF),
+        ("progress-hooks-interval", true, HOOKS),
+        ("hooks-enabled-events", true, HOOKS),
+        ("hooks-dir", true, HOOKS),
+        ("hooks-http", true, HOOKS),
+        ("hooks-http-forward-headers", true, HOOKS),
+        ("hooks-http-retry", true, HOOKS),
+        ("hooks-http-backoff", true, HOOKS),
+        ("hooks-http-timeout", true, HOOKS),
+        ("hooks-http-size-limit", true, HOOKS),
+        ("hooks-http-skip-verify", false, HOOKS),
+        ("hooks-grpc", true, HOOKS),
+        ("hooks-grpc-retry", true, HOOKS),
+        ("hooks-grpc-backoff", true, HOOKS),
+        ("hooks-grpc-secure", false, HOOKS),
+        ("hooks-grpc-server-tls-certificate", true, HOOKS),
+        ("hooks-grpc-client-tls-certificate", true, HOOKS),
+        ("hooks-grpc-client-tls-key", true, HOOKS),
+        ("hooks-grpc-forward-headers", true, HOOKS),
+        ("hooks-plugin", true, HOOKS),
+        ("gcs-bucket", true, OTHER_CLOUDS),
+        ("gcs-object-prefix", true, OTHER_CLOUDS),
+        ("gcs-endpoint", true, OTHER_CLOUDS),
+        ("azure-storage", true, OTHER_CLOUDS),
+        ("azure-container-access-type", true, OTHER_CLOUDS),
+        ("azure-blob-access-tier", true, OTHER_CLOUDS),
+        ("azure-object-prefix", true, OTHER_CLOUDS),
+        ("azure-endpoint", true, OTHER_CLOUDS),
+        ("s3-bucket", true, S3),
+        ("s3-object-prefix", true, S3),
+        ("s3-endpoint", true, S3),
+        ("s3-part-size", true, S3),
+        ("s3-min-part-size", true, S3),
+        ("s3-max-buffered-parts", true, S3),
+        ("s3-disable-content-hashes", false, S3),
+        ("s3-disable-ssl", false, S3),
+        ("s3-concurrent-part-uploads", true, S3),
+        ("s3-transfer-acceleration", false, S3),
+        ("s3-log-api-calls", false, S3),
+        ("tls-certificate", true, TLS),
+        ("tls-key", true, TLS),
+        ("tls-mode", true, TLS),
+    ]
+};
+
+/// The outcome of rewriting a tusd-style command line for clap.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct NormalizedArgs {
+    pub args: Vec<String>,
+    /// One line per accepted-but-ignored tusd flag.
+    pub warnings: Vec<String>,
+    /// Flags that cannot be honoured; starting must fail.
+    pub refused: Vec<String>,
+}
+
+/// Rewrites Go `flag` syntax into clap's: `-name…` becomes `--name…`, and the tusd-only flags
+/// of [`TUSD_ONLY_FLAGS`] are removed (with their values) and reported. Single-letter flags
+/// (`-h`, `-V`) and everything after `--` are left alone.
+pub fn normalize_go_args(raw: impl IntoIterator<Item = String>) -> NormalizedArgs {
+    let mut out = NormalizedArgs::default();
+    let mut raw = raw.into_iter();
+    out.args.extend(raw.next()); // the program name
+    while let Some(arg) = raw.next() {
+        if arg == "--" {
+            out.args.push(arg);
+            out.args.extend(raw.by_ref());
+            break;
+        }
+        let long = match arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) {
+            Some(rest) if rest.len() > 1 && !rest.starts_with('-') => rest,
+            _ => {
+                out.args.push(arg);
+                continue;
+            }
+        };
+        let (name, inline_value) = match long.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (long, None),
+        };
+        match TUSD_ONLY_FLAGS.iter().find(|(flag, _, _)| *flag == name) {
+            Some((flag, takes_value, treatment)) => {
+                if *takes_value && inline_value.is_none() {
+                    raw.next();
+                }
+                match treatment {
+                    Unsupported::Warn(why) => out.warnings.push(format!("-{flag} is ignored: {why}")),
+                    Unsupported::Refuse(why) => out.refused.push(format!("-{flag}: {why}")),
+                }
+            }
+            None => out.args.push(format!("--{long}")),
+        }
+    }
+    out
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean {s:?} (use true or false)")),
+    }
+}
+
+fn parse_go_i64(s: &str) -> Result<i64, String> {
+    crate::tus::headers::parse_go_int(s).ok_or_else(|| format!("invalid integer {s:?}"))
+}
+
+/// Go's `time.ParseDuration` (`300ms`, `1.5h`, `2h45m`, `0`), plus `d` for days since upload
+/// lifetimes are counted in days. Negative durations are refused.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration {s:?} (examples: 500ms, 60s, 1m30s, 24h)");
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return Err(invalid()),
+        };
+        total += number * seconds_per_unit;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(args: &[&str]) -> NormalizedArgs {
+        normalize_go_args(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn go_flags_become_clap_flags() {
+        let out = normalize(&["tusgate", "-port=8080", "-upload-dir", "/data", "--behind-proxy", "-h"]);
+        assert_eq!(out.args, ["tusgate", "--port=8080", "--upload-dir", "/data", "--behind-proxy", "-h"]);
+        assert!(out.warnings.is_empty() && out.refused.is_empty());
+    }
+
+    #[test]
+    fn tusd_only_flags_are_dropped_with_their_values() {
+        let out = normalize(&[
+            "tusd",
+            "-hooks-http",
+            "http://app/hooks",
+            "-hooks-http-skip-verify",
+            "-port",
+            "1",
+            "-filelock-holder-poll-interval=1s",
+            "-tls-certificate",
+            "c.pem",
+        ]);
+        assert_eq!(out.args, ["tusd", "--port", "1"]);
+        assert_eq!(out.warnings.len(), 3);
+        assert!(out.warnings[0].starts_with("-hooks-http is ignored: hooks are replaced"));
+        assert_eq!(out.refused.len(), 1);
+    }
+
+    #[test]
+    fn a_full_tusd_command_line_parses() {
+        let out = normalize(&[
+            "tusd", "-host=127.0.0.1", "-port=0", "-upload-dir=/data", "-behind-proxy",
+            "-max-size=100", "-network-timeout=5s", "-cors-allow-origin", "^https://a$",
+            "-disable-download=false", "-verbose=false", "-log-format=json",
+            "-allow-uploads-without-token",
+        ]);
+        let cli = Cli::try_parse_from(out.args).expect("parses");
+        assert!(cli.serve.behind_proxy);
+        assert!(!cli.serve.disable_download);
+        assert!(!cli.serve.verbose);
+        assert_eq!(cli.serve.port, 0);
+        assert_eq!(cli.serve.max_size, 100);
+        assert_eq!(cli.serve.network_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_go_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        for bad in ["", "5", "s", "-1s", "1x", "1.2.3s"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn go_bools() {
+        assert_eq!(parse_go_bool("T"), Ok(true));
+        assert_eq!(parse_go_bool("0"), Ok(false));
+        assert!(parse_go_bool("yes").is_err());
+    }
+}

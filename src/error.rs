@@ -1,0 +1,207 @@
+//! The protocol error catalogue: every error a client can see, with its status, its tusd
+//! `ERR_*` code and its message side by side, so the mapping is one exhaustive `match`.
+//!
+//! Codes and messages are tusd v2.10's (`pkg/handler/unrouted_handler.go`) wherever tusd has
+//! the same error, because clients and dashboards match on them. Errors tusd does not have
+//! (checksum, expiration, upload tokens) follow the same `ERR_*` style.
+
+use http::StatusCode;
+
+use crate::storage::StorageError;
+
+/// Everything a tus or download request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // Category: request validation (no I/O has happened yet).
+    #[error("missing, invalid or unsupported Tus-Resumable header")]
+    UnsupportedVersion,
+    #[error("request origin is not allowed")]
+    OriginNotAllowed,
+    #[error("maximum size exceeded")]
+    MaxSizeExceeded,
+    #[error("missing or invalid Content-Type header")]
+    InvalidContentType,
+    #[error("missing or invalid Upload-Length header")]
+    InvalidUploadLength,
+    #[error("invalid Upload-Defer-Length header")]
+    InvalidUploadDeferLength,
+    #[error("provided both Upload-Length and Upload-Defer-Length")]
+    AmbiguousUploadLength,
+    #[error("missing or invalid Upload-Offset header")]
+    InvalidOffset,
+    #[error("invalid Upload-Concat header")]
+    InvalidConcat,
+    #[error("Upload-Concat header is not supported by server")]
+    ConcatenationUnsupported,
+    #[error("feature not implemented")]
+    NotImplemented,
+    #[error("unsupported checksum algorithm in Upload-Checksum header (supported: sha1, md5, sha256)")]
+    UnsupportedChecksumAlgorithm,
+    #[error("invalid Upload-Checksum header: expected `<algorithm> <base64 digest>`")]
+    InvalidChecksum,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+
+    // Category: upload tokens (the pre-create hook's job under tusd).
+    #[error("{0}")]
+    InvalidUploadRequest(String),
+    #[error("{0}")]
+    UploadTokenExpired(String),
+    #[error("{0}")]
+    UploadTokenInvalid(String),
+
+    // Category: upload state.
+    #[error("upload not found")]
+    UploadNotFound,
+    #[error("upload has expired")]
+    UploadExpired,
+    #[error("mismatched offset")]
+    MismatchedOffset,
+    #[error("upload's size exceeded")]
+    UploadSizeExceeded,
+    #[error("one of the partial uploads is not finished")]
+    UploadNotFinished,
+    #[error("modifying a final upload is not allowed")]
+    ModifyFinal,
+    #[error("failed to acquire lock before timeout")]
+    LockTimeout,
+    #[error("the chunk's checksum does not match the Upload-Checksum header; the chunk was discarded")]
+    ChecksumMismatch,
+
+    // Category: the request body broke off. What arrived before is kept.
+    #[error("upload has been interrupted by another request for this upload resource")]
+    UploadInterrupted,
+    #[error("request has been interrupted because the server is shutting down")]
+    ServerShutdown,
+    #[error("server expected to receive more bytes")]
+    UnexpectedEof,
+    #[error("timeout while reading request body")]
+    ReadTimeout,
+    #[error("TCP connection reset by peer")]
+    ConnectionReset,
+
+    // Category: the server's own failures. The detail goes to the log, not to the client.
+    #[error("storage backend failed")]
+    Storage(#[source] StorageError),
+}
+
+impl Error {
+    /// The HTTP status. Read-timeout and reset are 5xx on purpose (as in tusd): clients retry
+    /// 5xx but give up on most 4xx, and both are worth a retry.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::UnsupportedVersion => StatusCode::PRECONDITION_FAILED,
+            Error::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Error::MaxSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::InvalidContentType => StatusCode::BAD_REQUEST,
+            Error::InvalidUploadLength => StatusCode::BAD_REQUEST,
+            Error::InvalidUploadDeferLength => StatusCode::BAD_REQUEST,
+            Error::AmbiguousUploadLength => StatusCode::BAD_REQUEST,
+            Error::InvalidOffset => StatusCode::BAD_REQUEST,
+            Error::InvalidConcat => StatusCode::BAD_REQUEST,
+            Error::ConcatenationUnsupported => StatusCode::BAD_REQUEST,
+            Error::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Error::UnsupportedChecksumAlgorithm => StatusCode::BAD_REQUEST,
+            Error::InvalidChecksum => StatusCode::BAD_REQUEST,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::InvalidUploadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::UploadTokenExpired(_) => StatusCode::BAD_REQUEST,
+            Error::UploadTokenInvalid(_) => StatusCode::FORBIDDEN,
+            Error::UploadNotFound => StatusCode::NOT_FOUND,
+            Error::UploadExpired => StatusCode::GONE,
+            Error::MismatchedOffset => StatusCode::CONFLICT,
+            Error::UploadSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UploadNotFinished => StatusCode::BAD_REQUEST,
+            Error::ModifyFinal => StatusCode::FORBIDDEN,
+            Error::LockTimeout => StatusCode::INTERNAL_SERVER_ERROR,
+            // 460 is the checksum extension's own status.
+            Error::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            Error::UploadInterrupted => StatusCode::BAD_REQUEST,
+            Error::ServerShutdown => StatusCode::SERVICE_UNAVAILABLE,
+            Error::UnexpectedEof => StatusCode::BAD_REQUEST,
+            Error::ReadTimeout => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::ConnectionReset => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// tusd's `ERR_*` code, the first word of every error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UnsupportedVersion => "ERR_UNSUPPORTED_VERSION",
+            Error::OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
+            Error::MaxSizeExceeded => "ERR_MAX_SIZE_EXCEEDED",
+            Error::InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
+            Error::InvalidUploadLength => "ERR_INVALID_UPLOAD_LENGTH",
+            Error::InvalidUploadDeferLength => "ERR_INVALID_UPLOAD_LENGTH_DEFER",
+            Error::AmbiguousUploadLength => "ERR_AMBIGUOUS_UPLOAD_LENGTH",
+            Error::InvalidOffset => "ERR_INVALID_OFFSET",
+            Error::InvalidConcat => "ERR_INVALID_CONCAT",
+            Error::ConcatenationUnsupported => "ERR_CONCATENATION_UNSUPPORTED",
+            Error::NotImplemented => "ERR_NOT_IMPLEMENTED",
+            Error::UnsupportedChecksumAlgorithm => "ERR_UNSUPPORTED_CHECKSUM_ALGORITHM",
+            Error::InvalidChecksum => "ERR_INVALID_CHECKSUM",
+            Error::MethodNotAllowed { .. } => "ERR_METHOD_NOT_ALLOWED",
+            Error::InvalidUploadRequest(_) => "ERR_INVALID_UPLOAD_REQUEST",
+            Error::UploadTokenExpired(_) => "ERR_UPLOAD_TOKEN_EXPIRED",
+            Error::UploadTokenInvalid(_) => "ERR_UPLOAD_TOKEN_INVALID",
+            Error::UploadNotFound => "ERR_UPLOAD_NOT_FOUND",
+            Error::UploadExpired => "ERR_UPLOAD_EXPIRED",
+            Error::MismatchedOffset => "ERR_MISMATCHED_OFFSET",
+            Error::UploadSizeExceeded => "ERR_UPLOAD_SIZE_EXCEEDED",
+            Error::UploadNotFinished => "ERR_UPLOAD_NOT_FINISHED",
+            Error::ModifyFinal => "ERR_MODIFY_FINAL",
+            Error::LockTimeout => "ERR_LOCK_TIMEOUT",
+            Error::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
+            Error::UploadInterrupted => "ERR_UPLOAD_INTERRUPTED",
+            Error::ServerShutdown => "ERR_SERVER_SHUTDOWN",
+            Error::UnexpectedEof => "ERR_UNEXPECTED_EOF",
+            Error::ReadTimeout => "ERR_READ_TIMEOUT",
+            Error::ConnectionReset => "ERR_CONNECTION_RESET",
+            Error::Storage(_) => "ERR_INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The response body: `ERR_CODE: message\n`, exactly as tusd writes it. Storage failures
+    /// say only that storage failed: paths and backend messages stay in the log.
+    pub fn body(&self) -> String {
+        match self {
+            // tusd's router answers 405 with this bare body.
+            Error::MethodNotAllowed { .. } => "method not allowed".to_owned(),
+            _ => format!("{}: {}\n", self.code(), self),
+        }
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound => Error::UploadNotFound,
+            other => Error::Storage(other),
+        }
+    }
+}
+
+/// The result type of request handlers.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_tusd_shape() {
+        assert_eq!(
+            Error::MismatchedOffset.body(),
+            "ERR_MISMATCHED_OFFSET: mismatched offset\n"
+        );
+        assert_eq!(Error::ChecksumMismatch.status().as_u16(), 460);
+    }
+
+    #[test]
+    fn storage_detail_is_not_in_the_body() {
+        let err = Error::from(StorageError::Io(std::io::Error::other("/secret/path")));
+        assert!(!err.body().contains("secret"));
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

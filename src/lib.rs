@@ -1,0 +1,33 @@
+//! tusgate: one binary in place of tusd + hooks + nginx in front of an asset store.
+//!
+//! # Layout
+//!
+//! The upload path reads top to bottom:
+//! - [`server`]: accepts connections, runs hyper (HTTP/1.1 and h2c), graceful shutdown;
+//! - [`app`]: shared state and the typed top-level [`app::Route`];
+//! - [`tus`]: the tus 1.0 protocol, tusd-exact: a dispatcher (method override, CORS, version
+//!   check, routing) and one module per method; [`tus::headers`] holds the pure header parsers,
+//!   [`tus::body`] turns a request body into a byte source with timeouts and interruption;
+//! - [`tokens`] and [`keys`]: upload tokens checked at creation, and which asset keys are safe;
+//! - [`upload`]: what an upload is, and [`upload::lock`], the per-upload lock with hand-over;
+//! - [`storage`]: the `Store` trait every backend implements, and [`storage::local`], the disk
+//!   backend in tusd's filestore layout with atomic publish into `<visibility>/<key>`.
+//!
+//! Around them: [`config`] (tusd-compatible flags, two-stage validation), [`cors`], [`range`]
+//! (nginx's Range rules), [`metrics`] (tusd's metric names), [`reaper`] (upload expiry),
+//! [`error`] (the error catalogue with exhaustive status mapping), [`response`].
+
+pub mod app;
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod range;
+pub mod reaper;
+pub mod response;
+pub mod server;
+pub mod storage;
+pub mod tokens;
+pub mod tus;
+pub mod upload;

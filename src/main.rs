@@ -1,0 +1,143 @@
+//! The `tusgate` binary: parses the command line, builds the app and runs the server until
+//! SIGINT or SIGTERM (a second signal exits at once, as tusd does).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tusgate::app::App;
+use tusgate::config::{Cli, Command, Config, Listen, normalize_go_args};
+use tusgate::server::{self, Listener};
+use tusgate::storage::Store;
+use tusgate::storage::local::LocalStore;
+
+fn main() -> ExitCode {
+    let normalized = normalize_go_args(std::env::args());
+    let cli = Cli::parse_from(normalized.args);
+    let args = match cli.command {
+        Some(Command::Serve(args)) => *args,
+        None => cli.serve,
+    };
+    if !normalized.refused.is_empty() {
+        for line in &normalized.refused {
+            eprintln!("tusgate: {line}");
+        }
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tusgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    for warning in &normalized.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tusgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tusgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let store = LocalStore::open(&config.upload_dir, &config.assets_dir, config.fsync)
+        .map_err(|e| format!("cannot open the upload directory {}: {e}", config.upload_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let listener = bind(&config.listen).await?;
+    let app = Arc::new(App::new(config, store));
+    finish_interrupted_publishes(&app).await;
+
+    if app.config.show_startup_logs {
+        // The same line tusd prints; scripts wait for it.
+        #[allow(clippy::print_stdout)]
+        {
+            println!("You can now upload files to: http://{}{}", listener.display_addr(), app.config.base_path);
+        }
+    }
+    tokio::spawn(tusgate::reaper::run(Arc::clone(&app)));
+    server::run(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn bind(listen: &Listen) -> Result<Listener, String> {
+    match listen {
+        Listen::Tcp { host, port } => {
+            let addr = format!("{host}:{port}");
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .map(Listener::Tcp)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        }
+        Listen::Unix(path) => {
+            // Like tusd: replace a stale socket, but never delete anything else.
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                use std::os::unix::fs::FileTypeExt;
+                if !meta.file_type().is_socket() {
+                    return Err(format!("{} exists and is not a socket", path.display()));
+                }
+                let _ = std::fs::remove_file(path);
+            }
+            tokio::net::UnixListener::bind(path)
+                .map(|l| Listener::Unix(l, path.clone()))
+                .map_err(|e| format!("cannot listen on {}: {e}", path.display()))
+        }
+    }
+}
+
+/// A crash during a publish leaves the upload in the `Publishing` phase; finish those now.
+async fn finish_interrupted_publishes(app: &App) {
+    let Ok(ids) = app.store.list().await else { return };
+    for id in ids {
+        let Ok(mut info) = app.store.info(&id).await else { continue };
+        if info.phase == tusgate::upload::Phase::Publishing {
+            match app.store.complete(&mut info).await {
+                Ok(()) => tracing::info!(%id, "finished an interrupted publish"),
+                Err(e) => tracing::error!(%id, error = %e, "cannot finish an interrupted publish"),
+            }
+        }
+    }
+}
+
+/// Resolves on the first SIGINT/SIGTERM; a second one exits immediately.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        std::process::exit(1);
+    });
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let default = if config.verbose { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("TUSGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}

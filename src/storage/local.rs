@@ -1,0 +1,481 @@
+//! Local-disk storage, the embedded default, in tusd's filestore layout.
+//!
+//! Under the upload directory (`-upload-dir`, default `./data`):
+//! - `<id>`: the upload's bytes. Its size *is* the offset, as in tusd.
+//! - `<id>.info`: the state, tusd's `FileInfo` JSON ([`super::tusd_info`]). Unlike tusd it is
+//!   replaced atomically (written to `<id>.info.tmp`, then renamed), so a crash leaves the old
+//!   or the new state, never a torn one. It is rewritten at creation, when a deferred length
+//!   is declared and around a publish, never per PATCH.
+//!
+//! Under the assets directory (by default the upload directory too): tokened uploads are
+//! published at `<visibility prefix>/<key>` by renaming `<id>` into place, so the asset
+//! appears whole or not at all. The publish is a small state machine recorded in `.info`:
+//! `Receiving` → `Publishing` (data fsynced) → rename → directory fsynced → `Published`. A
+//! crash anywhere in it leaves the old asset or the new one, and [`Store::complete`] run
+//! again at startup finishes an interrupted publish.
+//!
+//! Finished uploads without a target stay where they are, and nothing is ever cleaned up
+//! except by the expiry reaper (incomplete uploads only) or a DELETE.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use super::{
+    ByteSource, ByteStream, FsyncPolicy, ReadObject, Readable, Result, StorageError, Store, next_chunk,
+    ready_chunk, tusd_info,
+};
+use crate::upload::{Phase, UploadId, UploadInfo};
+
+/// A write batch is handed to the disk once it holds this much, or as soon as the body has
+/// nothing more ready: fast bodies are written in large vectored writes while the next batch
+/// is being received, slow ones without holding their bytes in memory.
+const WRITE_BATCH_BYTES: usize = 2 << 20;
+/// `writev` takes at most 1024 buffers (IOV_MAX).
+const WRITE_BATCH_FRAMES: usize = 512;
+/// Reads for GET are this large; one is always in flight ahead of the network.
+const READ_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Uploads and published assets on a local filesystem.
+#[derive(Debug)]
+pub struct LocalStore {
+    upload_dir: PathBuf,
+    assets_dir: PathBuf,
+    fsync: FsyncPolicy,
+}
+
+impl LocalStore {
+    /// Opens (and creates if needed) the two directories.
+    pub fn open(upload_dir: &Path, assets_dir: &Path, fsync: FsyncPolicy) -> io::Result<Self> {
+        fs::create_dir_all(upload_dir)?;
+        fs::create_dir_all(assets_dir)?;
+        Ok(LocalStore { upload_dir: upload_dir.to_owned(), assets_dir: assets_dir.to_owned(), fsync })
+    }
+
+    fn data_path(&self, id: &UploadId) -> PathBuf {
+        self.upload_dir.join(id.as_str())
+    }
+
+    fn info_path(&self, id: &UploadId) -> PathBuf {
+        self.upload_dir.join(format!("{id}.info"))
+    }
+
+    /// Where the upload's bytes are now: at its target once published, else its data file.
+    fn current_data_path(&self, info: &UploadInfo) -> PathBuf {
+        match (&info.target, info.phase) {
+            (Some(target), Phase::Published) => self.assets_dir.join(&target.path),
+            _ => self.data_path(&info.id),
+        }
+    }
+
+    fn storage_map(&self, id: &UploadId) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("Type".to_owned(), "filestore".to_owned()),
+            ("Path".to_owned(), absolute(&self.data_path(id))),
+            ("InfoPath".to_owned(), absolute(&self.info_path(id))),
+        ])
+    }
+
+    async fn write_info(&self, info: &UploadInfo, durable: bool) -> Result<()> {
+        let bytes = tusd_info::encode(info, self.storage_map(&info.id));
+        let path = self.info_path(&info.id);
+        blocking(move || replace_file(&path, &bytes, durable)).await?;
+        Ok(())
+    }
+
+    async fn sync_file(&self, path: PathBuf) -> Result<()> {
+        blocking(move || File::open(path)?.sync_data()).await.map_err(not_found)
+    }
+
+    /// Moves the completed data file to its target (see the module doc for the steps).
+    async fn publish(&self, info: &mut UploadInfo) -> Result<()> {
+        let Some(target) = info.target.clone() else { return Ok(()) };
+        let durable = self.fsync != FsyncPolicy::Never;
+        if info.phase == Phase::Receiving {
+            if durable {
+                self.sync_file(self.data_path(&info.id)).await?;
+            }
+            info.phase = Phase::Publishing;
+            self.write_info(info, durable).await?;
+        }
+        let from = self.data_path(&info.id);
+        let to = self.assets_dir.join(&target.path);
+        blocking(move || {
+            match fs::symlink_metadata(&from) {
+                Ok(_) => publish_file(&from, &to, durable),
+                // Renamed before a crash: only the last step was missing.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && to.exists() => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        info.phase = Phase::Published;
+        self.write_info(info, durable).await
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    async fn create(&self, info: &UploadInfo) -> Result<()> {
+        let path = self.data_path(&info.id);
+        blocking(move || OpenOptions::new().write(true).create_new(true).open(path).map(drop))
+            .await
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
+                _ => StorageError::Io(e),
+            })?;
+        self.write_info(info, false).await
+    }
+
+    async fn info(&self, id: &UploadId) -> Result<UploadInfo> {
+        let info_path = self.info_path(id);
+        let data_path = self.data_path(id);
+        let (bytes, data_meta) = blocking(move || {
+            let bytes = fs::read(info_path)?;
+            let data_meta = match fs::metadata(data_path) {
+                Ok(meta) => Some(meta),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            Ok((bytes, data_meta))
+        })
+        .await
+        .map_err(not_found)?;
+        let mut info = tusd_info::decode(&bytes).map_err(StorageError::Corrupt)?;
+        if &info.id != id {
+            return Err(StorageError::Corrupt(format!("{id}.info names upload {}", info.id)));
+        }
+        match (info.phase, data_meta) {
+            (Phase::Receiving, None) => return Err(StorageError::NotFound),
+            (Phase::Receiving, Some(meta)) => {
+                info.offset = meta.len();
+                info.updated = meta.modified().ok();
+            }
+            // Every byte was stored before publishing began.
+            (Phase::Publishing | Phase::Published, _) => info.offset = info.length.unwrap_or(0),
+        }
+        Ok(info)
+    }
+
+    async fn append(&self, info: &UploadInfo, source: &mut (dyn ByteSource + '_)) -> Result<u64> {
+        let path = self.data_path(&info.id);
+        let start = info.offset;
+        let file = blocking(move || {
+            let mut file = OpenOptions::new().write(true).open(path)?;
+            file.seek(SeekFrom::Start(start))?;
+            Ok(file)
+        })
+        .await
+        .map_err(not_found)?;
+
+        let (file, written) = write_pipelined(file, source).await;
+        let written = written?;
+        let fsync = self.fsync;
+        if !source.accept() {
+            blocking(move || file.set_len(start)).await?;
+            return Ok(0);
+        }
+        if fsync == FsyncPolicy::Always && written > 0 {
+            blocking(move || file.sync_data()).await?;
+        }
+        Ok(written)
+    }
+
+    async fn save_info(&self, info: &UploadInfo) -> Result<()> {
+        self.write_info(info, self.fsync == FsyncPolicy::Always).await
+    }
+
+    async fn concatenate(&self, info: &UploadInfo, partials: &[UploadInfo]) -> Result<()> {
+        let dest = self.data_path(&info.id);
+        let sources: Vec<PathBuf> = partials.iter().map(|p| self.current_data_path(p)).collect();
+        blocking(move || {
+            let mut out = OpenOptions::new().write(true).open(dest)?;
+            for source in sources {
+                // std::io::copy between files uses copy_file_range on Linux: no user-space copy.
+                io::copy(&mut File::open(source)?, &mut out)?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn complete(&self, info: &mut UploadInfo) -> Result<()> {
+        if info.target.is_some() {
+            return self.publish(info).await;
+        }
+        if self.fsync != FsyncPolicy::Never {
+            self.sync_file(self.data_path(&info.id)).await?;
+        }
+        Ok(())
+    }
+
+    async fn terminate(&self, info: &UploadInfo) -> Result<()> {
+        // A published asset belongs to the application now; only the upload goes away.
+        let paths = [self.data_path(&info.id), self.info_path(&info.id)];
+        blocking(move || {
+            for path in paths {
+                match fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn read(&self, info: &UploadInfo) -> Result<ReadObject> {
+        let path = self.current_data_path(info);
+        let (file, meta) = blocking(move || {
+            let file = File::open(path)?;
+            let meta = file.metadata()?;
+            Ok((file, meta))
+        })
+        .await
+        .map_err(not_found)?;
+        Ok(ReadObject { len: meta.len(), modified: meta.modified().ok(), reader: Box::new(OpenFile(file)) })
+    }
+
+    async fn list(&self) -> Result<Vec<UploadId>> {
+        let dir = self.upload_dir.clone();
+        let ids = blocking(move || {
+            let mut ids = Vec::new();
+            for entry in fs::read_dir(dir)? {
+                let name = entry?.file_name();
+                let id = name.to_str().and_then(|n| n.strip_suffix(".info")).and_then(UploadId::parse);
+                ids.extend(id);
+            }
+            Ok(ids)
+        })
+        .await?;
+        Ok(ids)
+    }
+}
+
+/// Streams `source` into `file`: while one batch is being written on a blocking thread, the
+/// next is received, so network and disk work overlap. Returns the file and the bytes
+/// written; on a write error, what was written before it stays written.
+async fn write_pipelined(file: File, source: &mut (dyn ByteSource + '_)) -> (File, io::Result<u64>) {
+    let mut idle = Some(file);
+    let mut in_flight: Option<JoinHandle<(File, io::Result<u64>)>> = None;
+    let mut written = 0u64;
+    let mut ended = false;
+    while !ended {
+        let mut batch = Vec::new();
+        let mut batch_len = 0;
+        match next_chunk(source).await {
+            Some(chunk) => {
+                batch_len += chunk.len();
+                batch.push(chunk);
+            }
+            None => ended = true,
+        }
+        while !ended && batch_len < WRITE_BATCH_BYTES && batch.len() < WRITE_BATCH_FRAMES {
+            match ready_chunk(source).await {
+                Some(Some(chunk)) => {
+                    batch_len += chunk.len();
+                    batch.push(chunk);
+                }
+                Some(None) => ended = true,
+                None => break,
+            }
+        }
+        if let Some(job) = in_flight.take() {
+            let (file, result) = join(job).await;
+            idle = Some(file);
+            match result {
+                Ok(n) => written += n,
+                Err(e) => return (idle.take().expect("returned by the job"), Err(e)),
+            }
+        }
+        if batch_len > 0 {
+            let mut file = idle.take().expect("no write in flight");
+            in_flight = Some(tokio::task::spawn_blocking(move || {
+                let result = write_all_vectored(&mut file, &batch).map(|()| batch_len as u64);
+                (file, result)
+            }));
+        }
+    }
+    if let Some(job) = in_flight.take() {
+        let (file, result) = join(job).await;
+        return (file, result.map(|n| written + n));
+    }
+    (idle.expect("no write in flight"), Ok(written))
+}
+
+async fn join(job: JoinHandle<(File, io::Result<u64>)>) -> (File, io::Result<u64>) {
+    match job.await {
+        Ok(done) => done,
+        // The job only panics if writev itself does; the file went down with it.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn write_all_vectored(file: &mut File, batch: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// An opened file; reading starts when a range is asked for.
+struct OpenFile(File);
+
+impl Readable for OpenFile {
+    fn stream(self: Box<Self>, range: std::ops::Range<u64>) -> Box<dyn ByteStream> {
+        Box::new(FileStream::new(self.0, range))
+    }
+}
+
+/// Reads a file range front to back in large chunks, one read always in flight ahead of the
+/// consumer, so disk and network work overlap.
+struct FileStream {
+    file: Arc<File>,
+    /// Where the next read starts (the file cursor is set before each read).
+    position: u64,
+    remaining: u64,
+    in_flight: Option<JoinHandle<io::Result<Bytes>>>,
+}
+
+impl FileStream {
+    fn new(file: File, range: std::ops::Range<u64>) -> Self {
+        let remaining = range.end.saturating_sub(range.start);
+        let mut stream = FileStream { file: Arc::new(file), position: range.start, remaining, in_flight: None };
+        stream.start_read();
+        stream
+    }
+
+    fn start_read(&mut self) {
+        if self.remaining == 0 {
+            return;
+        }
+        let want = self.remaining.min(READ_CHUNK_BYTES);
+        let position = self.position;
+        self.remaining -= want;
+        self.position += want;
+        let file = Arc::clone(&self.file);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(want as usize);
+            // Only one read is ever in flight, so the shared cursor is ours to move.
+            (&*file).seek(SeekFrom::Start(position))?;
+            (&*file).take(want).read_to_end(&mut buf)?;
+            if (buf.len() as u64) < want {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read"));
+            }
+            Ok(Bytes::from(buf))
+        }));
+    }
+}
+
+impl ByteStream for FileStream {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        let Some(job) = self.in_flight.as_mut() else { return Poll::Ready(None) };
+        let result = match std::pin::Pin::new(job).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(result)) => result,
+            Poll::Ready(Err(e)) => Err(io::Error::other(e)),
+        };
+        self.in_flight = None;
+        if result.is_ok() {
+            self.start_read();
+        }
+        Poll::Ready(Some(result))
+    }
+}
+
+use std::future::Future as _;
+
+/// Replaces `path` with `bytes` atomically: a temporary file renamed over it.
+fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    if durable {
+        file.sync_data()?;
+    }
+    drop(file);
+    rename_durably(&tmp, path, durable)
+}
+
+/// Renames, then fsyncs the destination's directory when `durable`, so the rename itself
+/// survives a crash. The sync lives inside the helper so no call site can forget it.
+fn rename_durably(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
+    fs::rename(from, to)?;
+    if durable {
+        if let Some(dir) = to.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a finished upload's data file to its published path, creating directories. Across
+/// filesystems it copies into a temporary file beside the target first, so the target still
+/// only ever changes by one rename.
+fn publish_file(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::rename(from, to) {
+        Ok(()) => {
+            if durable {
+                if let Some(dir) = to.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: the upload and assets directories are on different filesystems.
+            let mut tmp_name = to.as_os_str().to_owned();
+            tmp_name.push(".tusgate-tmp");
+            let tmp = PathBuf::from(tmp_name);
+            let mut out = File::create(&tmp)?;
+            io::copy(&mut File::open(from)?, &mut out)?;
+            if durable {
+                out.sync_data()?;
+            }
+            drop(out);
+            rename_durably(&tmp, to, durable)?;
+            fs::remove_file(from)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned()).to_string_lossy().into_owned()
+}
+
+fn not_found(e: io::Error) -> StorageError {
+    match e.kind() {
+        io::ErrorKind::NotFound => StorageError::NotFound,
+        _ => StorageError::Io(e),
+    }
+}
+
+/// Runs blocking filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) => Err(io::Error::other(e)),
+    }
+}

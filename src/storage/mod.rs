@@ -1,0 +1,139 @@
+//! The storage seam: everything the protocol needs from where bytes and upload state live.
+//!
+//! The HTTP layer talks to a `dyn Store` and never learns which backend it has. Bodies cross
+//! the seam as [`ByteSource`] (upload bytes in) and [`ByteStream`] (bytes out), never as HTTP
+//! types, so a backend can be tested without a server. Errors are semantic: a missing upload
+//! is [`StorageError::NotFound`] whatever the backend says underneath.
+
+pub mod local;
+pub mod tusd_info;
+
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::upload::{UploadId, UploadInfo};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// No upload (or object) by that name.
+    #[error("not found")]
+    NotFound,
+    /// The thing to create exists already.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The stored upload state cannot be read.
+    #[error("corrupt upload state: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// How often data is forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FsyncPolicy {
+    /// Never: the page cache decides (tusd's behaviour; fastest, a crash may lose recent bytes).
+    Never,
+    /// When an upload completes, and around every publish (the default).
+    #[default]
+    Completion,
+    /// After every PATCH, so every acknowledged byte is on disk.
+    Always,
+}
+
+/// Upload bytes on their way in, handed over by the HTTP layer.
+///
+/// `poll_chunk` yields `None` both at the end of the body and when it broke off (client gone,
+/// timeout, interruption): the backend keeps what it stored either way, and the HTTP layer,
+/// which knows why it ended, answers accordingly.
+pub trait ByteSource: Send {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
+
+    /// Asked once after the last chunk, before the bytes become part of the upload: `false`
+    /// discards everything this source delivered (a checksum mismatch).
+    fn accept(&mut self) -> bool {
+        true
+    }
+}
+
+/// The next chunk of a source.
+pub async fn next_chunk(source: &mut (dyn ByteSource + '_)) -> Option<Bytes> {
+    std::future::poll_fn(|cx| source.poll_chunk(cx)).await
+}
+
+/// A chunk if one is ready right now, without waiting: `Some(None)` is the end.
+pub async fn ready_chunk(source: &mut (dyn ByteSource + '_)) -> Option<Option<Bytes>> {
+    std::future::poll_fn(|cx| match source.poll_chunk(cx) {
+        Poll::Ready(chunk) => Poll::Ready(Some(chunk)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+/// Stored bytes on their way out.
+pub trait ByteStream: Send + Sync {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>>;
+}
+
+/// An opened object whose bytes have not been requested yet.
+pub trait Readable: Send + Sync {
+    /// Streams the bytes in `range` (within `0..len`).
+    fn stream(self: Box<Self>, range: Range<u64>) -> Box<dyn ByteStream>;
+}
+
+/// An open, readable object: an upload's data or a published asset. Opening fixes what is
+/// read: a later overwrite of the same name does not change an open object's bytes.
+pub struct ReadObject {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+    pub reader: Box<dyn Readable>,
+}
+
+impl fmt::Debug for ReadObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadObject").field("len", &self.len).field("modified", &self.modified).finish()
+    }
+}
+
+/// Where uploads live. Implementations hold no per-upload locks of their own: the protocol
+/// layer holds the upload's lock around every call that names an existing upload.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Stores a new, empty upload. Fails with `AlreadyExists` if the id is taken.
+    async fn create(&self, info: &UploadInfo) -> Result<()>;
+
+    /// The upload's state, with its true offset. `NotFound` if there is no such upload.
+    async fn info(&self, id: &UploadId) -> Result<UploadInfo>;
+
+    /// Appends the source's bytes at `info.offset` and returns how many were stored. Bytes
+    /// stored before the source broke off are kept; if the source does not `accept`, nothing
+    /// of this call is kept and 0 is returned.
+    async fn append(&self, info: &UploadInfo, source: &mut (dyn ByteSource + '_)) -> Result<u64>;
+
+    /// Persists a changed length (a deferred length being declared) or other state.
+    async fn save_info(&self, info: &UploadInfo) -> Result<()>;
+
+    /// Fills the empty final upload `info` with the bytes of `partials`, in order.
+    async fn concatenate(&self, info: &UploadInfo, partials: &[UploadInfo]) -> Result<()>;
+
+    /// Called once every byte is stored: makes the data durable as the fsync policy says and,
+    /// if the upload has a target, publishes it there atomically. Updates `info.phase`.
+    async fn complete(&self, info: &mut UploadInfo) -> Result<()>;
+
+    /// Removes the upload's data and state.
+    async fn terminate(&self, info: &UploadInfo) -> Result<()>;
+
+    /// The bytes stored so far, for GET on the upload URL.
+    async fn read(&self, info: &UploadInfo) -> Result<ReadObject>;
+
+    /// Every upload id in the store (for the expiry reaper and for recovery at startup).
+    async fn list(&self) -> Result<Vec<UploadId>>;
+}

@@ -1,0 +1,238 @@
+//! Upload tokens, checked inline at creation: what the pre-create hook of the tusd + hooks
+//! stack did, with the same formula granite-assets signs with.
+//!
+//! `Upload-Metadata` carries `asset-key`, `content-type`, `visibility`, `upload-expires` and
+//! `upload-token`; the token is the lowercase hex HMAC-SHA256 (key: the upload secret) of
+//! `"{expires}:{key}:{visibility}:{content_type}"`. Like the documented hook: a missing or
+//! wrong token is 403, an expired one 400 (`now > expires`, so `now == expires` is still
+//! valid). The digest is compared in constant time.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::Error;
+use crate::keys::validate_key;
+use crate::upload::{Concat, Metadata, Target};
+
+/// A secret that never shows up in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Secret(bytes.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The directory names of the two visibilities under the assets root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    pub public: String,
+    pub private: String,
+}
+
+impl Default for Prefixes {
+    fn default() -> Self {
+        Prefixes { public: "public".into(), private: "private".into() }
+    }
+}
+
+/// Whether and how creation requests are checked.
+#[derive(Debug, Clone)]
+pub struct UploadTokens {
+    secret: Option<Secret>,
+    /// Requests without `upload-token` are accepted as plain tusd uploads.
+    allow_without_token: bool,
+    prefixes: Prefixes,
+}
+
+impl UploadTokens {
+    pub fn new(secret: Option<Secret>, allow_without_token: bool, prefixes: Prefixes) -> Self {
+        UploadTokens { secret, allow_without_token, prefixes }
+    }
+
+    /// Checks a creation request's metadata. `Ok(Some(target))`: a tokened upload that will be
+    /// published there when complete (`None` for partial uploads, which never publish on their
+    /// own). `Ok(None)`: an upload without token, where that is allowed.
+    pub fn check_creation(&self, metadata: &Metadata, concat: &Concat) -> Result<Option<Target>, Error> {
+        let token = metadata.get("upload-token");
+        let secret = match (&self.secret, token) {
+            (_, None) if self.allow_without_token => return Ok(None),
+            (Some(secret), Some(_)) => secret,
+            (None, Some(_)) => {
+                return Err(Error::UploadTokenInvalid(
+                    "this server has no upload secret configured, so it cannot check upload-token".into(),
+                ));
+            }
+            (_, None) => {
+                return Err(Error::UploadTokenInvalid(
+                    "missing upload-token in Upload-Metadata; create the upload with the headers from build_upload_url()".into(),
+                ));
+            }
+        };
+        let token = token.map(String::as_str).unwrap_or_default();
+        let field = |name: &str| metadata.get(name).map(String::as_str);
+        let expires = field("upload-expires")
+            .and_then(|e| e.parse::<u64>().ok())
+            .ok_or_else(|| Error::InvalidUploadRequest("upload-expires must be a Unix time in seconds".into()))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if now > expires {
+            return Err(Error::UploadTokenExpired(format!(
+                "the upload token expired {} s ago; request a new upload URL",
+                now - expires
+            )));
+        }
+        let key = field("asset-key").unwrap_or("");
+        let visibility = field("visibility").unwrap_or("private");
+        let content_type = field("content-type").unwrap_or("");
+        if !verify(secret, expires, key, visibility, content_type, token) {
+            return Err(Error::UploadTokenInvalid(
+                "upload-token does not match asset-key, visibility, content-type and upload-expires; check UPLOAD_SECRET".into(),
+            ));
+        }
+        let prefix = match visibility {
+            "public" => &self.prefixes.public,
+            "private" => &self.prefixes.private,
+            _ => return Err(Error::InvalidUploadRequest("visibility must be public or private".into())),
+        };
+        validate_key(key).map_err(Error::InvalidUploadRequest)?;
+        if *concat == Concat::Partial {
+            return Ok(None);
+        }
+        Ok(Some(Target { path: format!("{prefix}/{key}"), content_type: content_type.to_owned() }))
+    }
+}
+
+/// The token granite-assets computes (lowercase hex HMAC-SHA256).
+pub fn sign(secret: &Secret, expires: u64, key: &str, visibility: &str, content_type: &str) -> String {
+    crate::upload::hex(&mac(secret, expires, key, visibility, content_type).finalize().into_bytes())
+}
+
+fn mac(secret: &Secret, expires: u64, key: &str, visibility: &str, content_type: &str) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
+    mac.update(format!("{expires}:{key}:{visibility}:{content_type}").as_bytes());
+    mac
+}
+
+/// Constant-time check of a lowercase hex token.
+fn verify(secret: &Secret, expires: u64, key: &str, visibility: &str, content_type: &str, token: &str) -> bool {
+    let Some(digest) = decode_lower_hex(token) else { return false };
+    mac(secret, expires, key, visibility, content_type).verify_slice(&digest).is_ok()
+}
+
+fn decode_lower_hex(s: &str) -> Option<Vec<u8>> {
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    if s.len() != 64 {
+        return None;
+    }
+    s.as_bytes().chunks(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::new("test-upload-secret")
+    }
+
+    #[test]
+    fn matches_the_granite_assets_vector() {
+        assert_eq!(
+            sign(&secret(), 4102444800, "reports/q2.pdf", "private", "application/pdf"),
+            "7de452f8c7ee82ff52600b1aa33574e0c71baa279504204100cd9bdeea809aca"
+        );
+    }
+
+    fn metadata(expires: u64, key: &str, visibility: &str, token: &str) -> Metadata {
+        [
+            ("asset-key", key),
+            ("content-type", "application/pdf"),
+            ("visibility", visibility),
+            ("upload-expires", &expires.to_string()),
+            ("upload-token", token),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn tokens() -> UploadTokens {
+        UploadTokens::new(Some(secret()), false, Prefixes::default())
+    }
+
+    #[test]
+    fn valid_token_publishes_under_the_visibility_prefix() {
+        let token = sign(&secret(), 4102444800, "reports/q2.pdf", "private", "application/pdf");
+        let target = tokens().check_creation(&metadata(4102444800, "reports/q2.pdf", "private", &token), &Concat::None);
+        assert_eq!(
+            target.ok().flatten(),
+            Some(Target { path: "private/reports/q2.pdf".into(), content_type: "application/pdf".into() })
+        );
+        let partial = tokens().check_creation(&metadata(4102444800, "reports/q2.pdf", "private", &token), &Concat::Partial);
+        assert_eq!(partial.ok(), Some(None), "partials never publish");
+    }
+
+    #[test]
+    fn expired_is_400_and_bad_or_missing_is_403() {
+        let past = 1_000_000_000;
+        let token = sign(&secret(), past, "k", "public", "application/pdf");
+        let err = tokens().check_creation(&metadata(past, "k", "public", &token), &Concat::None).err();
+        assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
+
+        let good = sign(&secret(), 4102444800, "k", "public", "application/pdf");
+        for (key, vis, tok) in [
+            ("other", "public", good.as_str()),
+            ("k", "private", good.as_str()),
+            ("k", "public", &good.to_uppercase()),
+            ("k", "public", "nothex"),
+        ] {
+            let err = tokens().check_creation(&metadata(4102444800, key, vis, tok), &Concat::None).err();
+            assert_eq!(err.map(|e| e.status().as_u16()), Some(403), "{key} {vis} {tok}");
+        }
+        let mut no_token = metadata(4102444800, "k", "public", "");
+        no_token.remove("upload-token");
+        assert_eq!(tokens().check_creation(&no_token, &Concat::None).err().map(|e| e.status().as_u16()), Some(403));
+    }
+
+    #[test]
+    fn tokenless_uploads_need_the_opt_in() {
+        let open = UploadTokens::new(None, true, Prefixes::default());
+        assert_eq!(open.check_creation(&Metadata::new(), &Concat::None).ok(), Some(None));
+    }
+
+    #[test]
+    fn signed_but_unservable_keys_are_400() {
+        for key in ["a//b", "100%.txt", "../escape"] {
+            let token = sign(&secret(), 4102444800, key, "public", "application/pdf");
+            let err = tokens().check_creation(&metadata(4102444800, key, "public", &token), &Concat::None).err();
+            assert_eq!(err.map(|e| e.status().as_u16()), Some(400), "{key}");
+        }
+        let token = sign(&secret(), 4102444800, "k", "secret", "application/pdf");
+        let err = tokens().check_creation(&metadata(4102444800, "k", "secret", &token), &Concat::None).err();
+        assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        assert_eq!(format!("{:?}", secret()), "Secret(<redacted>)");
+    }
+}

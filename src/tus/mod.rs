@@ -1,0 +1,183 @@
+//! The tus 1.0 protocol: the dispatcher below does what tusd's middleware and router do, in
+//! tusd's order, then hands the request to one handler per method:
+//!
+//! 1. `X-HTTP-Method-Override` replaces the method (POST only, as tusd);
+//! 2. the request is counted; CORS is checked (a disallowed origin is 403);
+//! 3. `OPTIONS` answers discovery on any path;
+//! 4. methods other than GET/HEAD need `Tus-Resumable: 1.0.0` (else 412);
+//! 5. routing: the collection takes POST, an upload takes HEAD/PATCH/GET/DELETE, anything
+//!    else is 405.
+//!
+//! Every response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
+//! and the CORS headers when the request had an allowed `Origin`.
+
+pub mod body;
+mod delete;
+mod get;
+pub mod headers;
+mod head;
+mod options;
+mod patch;
+mod post;
+mod write;
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN};
+use http::{Method, Request, Response};
+use http_body::Body as HttpBody;
+
+use crate::app::App;
+use crate::error::Error;
+use crate::response::{self, Body};
+use crate::upload::{Phase, UploadId, UploadInfo};
+
+pub use headers::TUS_VERSION;
+
+/// `Tus-Extension`: tusd's list in tusd's order, then what tusd lacks.
+pub fn extensions(app: &App) -> String {
+    let mut list = vec!["creation", "creation-with-upload"];
+    if app.config.termination {
+        list.push("termination");
+    }
+    if app.config.concatenation {
+        list.push("concatenation");
+    }
+    list.push("creation-defer-length");
+    list.push("checksum");
+    if app.config.upload_expiry.is_some() {
+        list.push("expiration");
+    }
+    list.join(",")
+}
+
+/// What every handler gets: the app and the parts of the request it may look at.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub method: Method,
+    pub headers: &'a HeaderMap,
+    authority: Option<&'a str>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A request header as text; absent and non-text values are both `None`.
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&'a str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The absolute URL of an upload, as tusd builds it (see [`headers::host_and_proto`]).
+    pub fn upload_url(&self, id: &UploadId) -> String {
+        let host = self.header(HOST).or(self.authority).unwrap_or("");
+        let (host, proto) =
+            headers::host_and_proto(host, false, self.app.config.behind_proxy, |name| self.header(name));
+        format!("{proto}://{host}{}{id}", self.app.config.base_path)
+    }
+
+    /// When an incomplete upload expires, if uploads expire at all.
+    pub fn expires_at(&self, info: &UploadInfo) -> Option<SystemTime> {
+        let lifetime = self.app.config.upload_expiry?;
+        if info.is_complete() || info.phase != Phase::Receiving {
+            return None;
+        }
+        Some(info.updated.unwrap_or_else(SystemTime::now) + lifetime)
+    }
+
+    /// Refuses uploads whose expiry has passed but which the reaper has not removed yet.
+    pub fn check_not_expired(&self, info: &UploadInfo) -> Result<(), Error> {
+        match self.expires_at(info) {
+            Some(at) if at < SystemTime::now() => Err(Error::UploadExpired),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn lock_timeout(_: crate::upload::lock::LockTimeout) -> Error {
+        Error::LockTimeout
+    }
+}
+
+/// Adds `Upload-Expires` for an incomplete, expiring upload.
+pub fn set_expires(ctx: &Ctx<'_>, response: &mut Response<Body>, info: &UploadInfo) {
+    if let Some(at) = ctx.expires_at(info) {
+        response::set_header(response, HeaderName::from_static("upload-expires"), httpdate::fmt_http_date(at));
+    }
+}
+
+/// Handles a request whose path is under the base path; `rest` is the path after it.
+pub async fn handle<B>(app: &App, request: Request<B>, rest: &str) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    let mut method = parts.method.clone();
+    if method == Method::POST {
+        if let Some(over) = parts.headers.get("x-http-method-override").filter(|v| !v.is_empty()) {
+            if let Ok(over) = Method::from_bytes(over.as_bytes()) {
+                method = over;
+            }
+        }
+    }
+    app.metrics.count_request(&method);
+
+    let cors_headers = match (&app.config.cors, parts.headers.get(ORIGIN)) {
+        (Some(cors), Some(origin)) if !origin.is_empty() => match cors.headers_for(origin, method == Method::OPTIONS) {
+            Some(headers) => Some(headers),
+            None => return error_response(app, &method, Error::OriginNotAllowed),
+        },
+        _ => None,
+    };
+
+    let ctx = Ctx { app, method: method.clone(), headers: &parts.headers, authority: parts.uri.authority().map(|a| a.as_str()) };
+    let id = rest.trim_matches('/');
+    let result = if method == Method::OPTIONS {
+        Ok(options::handle(&ctx))
+    } else if method != Method::GET && method != Method::HEAD && ctx.header("tus-resumable") != Some(TUS_VERSION) {
+        Err(Error::UnsupportedVersion)
+    } else if id.is_empty() {
+        match method {
+            Method::POST => post::handle(&ctx, body).await,
+            _ => Err(Error::MethodNotAllowed { allow: "POST" }),
+        }
+    } else {
+        let upload_methods = Error::MethodNotAllowed { allow: "GET, HEAD, PATCH, DELETE" };
+        match method {
+            Method::HEAD => head::handle(&ctx, id).await,
+            Method::PATCH => patch::handle(&ctx, id, body).await,
+            Method::GET if app.config.download => get::handle(&ctx, id).await,
+            Method::DELETE if app.config.termination => delete::handle(&ctx, id).await,
+            _ => Err(upload_methods),
+        }
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => error_response(app, &method, err),
+    };
+    let headers = response.headers_mut();
+    headers.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Some(cors_headers) = cors_headers {
+        headers.extend(cors_headers);
+    }
+    response
+}
+
+/// The response for a failed request: tusd's `ERR_CODE: message` body (none for HEAD).
+fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
+    let status = err.status();
+    if let Error::Storage(source) = &err {
+        tracing::error!(error = %source, "storage failure");
+    }
+    app.metrics.errors_total.with_label_values(&[status.as_str(), err.code()]).inc();
+    let mut response = response::text(status, err.body());
+    if let Error::MethodNotAllowed { allow } = err {
+        response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        response.headers_mut().remove(http::header::CONTENT_TYPE);
+    }
+    if *method == Method::HEAD {
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        response = response::strip_body(response);
+    }
+    response
+}

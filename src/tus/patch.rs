@@ -1,0 +1,60 @@
+//! PATCH on an upload: appends the body at `Upload-Offset`. Checks run in tusd's order
+//! (`PatchFile`): content type and offset syntax before the lock, then existence, final,
+//! offset match, the already-complete shortcut, a deferred length being declared, the size.
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{Response, StatusCode};
+use http_body::Body as HttpBody;
+
+use super::Ctx;
+use super::headers::{self, OFFSET_OCTET_STREAM, parse_size};
+use super::write::write_chunk;
+use crate::error::{Error, Result};
+use crate::response::{self, Body};
+use crate::upload::UploadId;
+
+pub(super) async fn handle<B>(ctx: &Ctx<'_>, raw_id: &str, body: B) -> Result<Response<Body>>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let app = ctx.app;
+    if ctx.header(CONTENT_TYPE) != Some(OFFSET_OCTET_STREAM) {
+        return Err(Error::InvalidContentType);
+    }
+    let offset = ctx.header("upload-offset").and_then(parse_size).ok_or(Error::InvalidOffset)?;
+    let checksum = ctx.header("upload-checksum").map(headers::parse_checksum).transpose()?;
+    let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
+
+    let lock = app.locks.lock(&id).await.map_err(Ctx::lock_timeout)?;
+    let mut info = app.store.info(&id).await?;
+    ctx.check_not_expired(&info)?;
+    if info.is_final() {
+        return Err(Error::ModifyFinal);
+    }
+    if offset != info.offset {
+        return Err(Error::MismatchedOffset);
+    }
+    let mut response = response::empty(StatusCode::NO_CONTENT);
+    let offset_header = http::HeaderName::from_static("upload-offset");
+    if info.is_complete() {
+        // Nothing to do, and the body is not read (tusd answers the same way).
+        response::set_header(&mut response, offset_header, offset);
+        return Ok(response);
+    }
+    if let Some(declared) = ctx.header("upload-length") {
+        if info.length.is_some() {
+            return Err(Error::InvalidUploadLength);
+        }
+        let declared = parse_size(declared)
+            .filter(|&len| len >= info.offset && app.config.max_size.is_none_or(|max| len <= max))
+            .ok_or(Error::InvalidUploadLength)?;
+        info.length = Some(declared);
+        app.store.save_info(&info).await?;
+    }
+    write_chunk(ctx, &mut info, body, &lock, checksum).await?;
+    response::set_header(&mut response, offset_header, info.offset);
+    super::set_expires(ctx, &mut response, &info);
+    Ok(response)
+}

@@ -1,0 +1,85 @@
+//! POST on the collection: creation, creation-with-upload, creation-defer-length and final
+//! concatenation. Checks run in tusd's order (`PostFile`); nothing is stored for a rejected
+//! request.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, LOCATION};
+use http::{Response, StatusCode};
+use http_body::Body as HttpBody;
+
+use super::Ctx;
+use super::headers::{self, ConcatRequest, OFFSET_OCTET_STREAM};
+use super::write::{finish_if_complete, write_chunk};
+use crate::error::{Error, Result};
+use crate::response::{self, Body};
+use crate::upload::{Concat, UploadId, UploadInfo};
+
+pub(super) async fn handle<B>(ctx: &Ctx<'_>, body: B) -> Result<Response<Body>>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let app = ctx.app;
+    // Any other Content-Type means "no chunk": some clients always send one.
+    let contains_chunk = ctx.header(CONTENT_TYPE) == Some(OFFSET_OCTET_STREAM);
+    let concat_header = ctx.header("upload-concat").filter(|h| !h.is_empty());
+    if concat_header.is_some() && !app.config.concatenation {
+        return Err(Error::ConcatenationUnsupported);
+    }
+    let concat = concat_header.map(|h| headers::parse_concat(h, &app.config.base_path)).transpose()?;
+
+    let mut partials = Vec::new();
+    let (length, concat) = match concat {
+        Some(ConcatRequest::Final(ids)) => {
+            if contains_chunk {
+                return Err(Error::ModifyFinal);
+            }
+            let mut size = 0u64;
+            for id in &ids {
+                let partial = app.store.info(id).await?;
+                if !partial.is_complete() {
+                    return Err(Error::UploadNotFinished);
+                }
+                size = size.saturating_add(partial.offset);
+                partials.push(partial);
+            }
+            (Some(size), Concat::Final(ids))
+        }
+        other => {
+            let length = headers::parse_creation_length(ctx.header("upload-length"), ctx.header("upload-defer-length"))?;
+            let concat = if other == Some(ConcatRequest::Partial) { Concat::Partial } else { Concat::None };
+            (length, concat)
+        }
+    };
+    if let (Some(max), Some(length)) = (app.config.max_size, length) {
+        if length > max {
+            return Err(Error::MaxSizeExceeded);
+        }
+    }
+    let metadata = headers::parse_metadata(ctx.header("upload-metadata").unwrap_or(""));
+    let target = app.config.tokens.check_creation(&metadata, &concat)?;
+
+    let mut info = UploadInfo::new(UploadId::generate(), length, metadata, concat);
+    info.target = target;
+    app.store.create(&info).await?;
+    app.metrics.uploads_created.inc();
+    let url = ctx.upload_url(&info.id);
+    tracing::info!(id = %info.id, size = ?length, %url, "upload created");
+
+    if !partials.is_empty() {
+        app.store.concatenate(&info, &partials).await?;
+        info.offset = info.length.unwrap_or(0);
+        finish_if_complete(ctx, &mut info).await?;
+    }
+    let mut response = response::empty(StatusCode::CREATED);
+    if contains_chunk {
+        let lock = app.locks.lock(&info.id).await.map_err(Ctx::lock_timeout)?;
+        write_chunk(ctx, &mut info, body, &lock, None).await?;
+        response::set_header(&mut response, http::HeaderName::from_static("upload-offset"), info.offset);
+    } else if info.length == Some(0) {
+        finish_if_complete(ctx, &mut info).await?;
+    }
+    response::set_header(&mut response, LOCATION, url);
+    super::set_expires(ctx, &mut response, &info);
+    Ok(response)
+}
