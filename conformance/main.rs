@@ -1,1 +1,36 @@
+//! The tus conformance suite: black-box tests of a running server, organised by tusd v2.10's
+//! behaviour matrix (`shared/reference/tusd-behaviour.md` §2) and the tus 1.0 spec sections.
+//! The same cases run against tusgate and against tusd itself (`CONFORMANCE_TARGET=tusd`), so
+//! they describe real tusd behaviour; where tusgate differs on purpose the test says so through
+//! [`differs`] and README.md lists the difference.
 
+mod harness;
+
+mod body;
+mod checksum;
+mod concat;
+mod core;
+mod cors;
+mod delete;
+mod expiration;
+mod get;
+mod head;
+mod metrics;
+mod options;
+mod patch;
+mod post;
+mod proxy;
+
+use harness::Target;
+
+/// Picks the expectation for the target: tusd's, or tusgate's deliberate difference.
+pub(crate) fn differs<T>(tusd: T, tusgate: T) -> T {
+    match harness::target() {
+        Target::Tusd => tusd,
+        Target::Tusgate => tusgate,
+    }
+}
+
+pub(crate) fn is_tusgate() -> bool {
+    harness::target() == Target::Tusgate
+}

@@ -32,7 +32,9 @@ pub struct App {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
     /// The tus endpoint; `rest` is the path after the base path (`""` = the collection).
-    Tus { rest: &'a str },
+    Tus {
+        rest: &'a str,
+    },
     Metrics,
     Health,
     Greeting,
@@ -64,7 +66,13 @@ impl<'a> Route<'a> {
 impl App {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let locks = LockTable::new(config.acquire_lock_timeout);
-        App { config, store, locks, metrics: Metrics::new(), shutdown: CancellationToken::new() }
+        App {
+            config,
+            store,
+            locks,
+            metrics: Metrics::new(),
+            shutdown: CancellationToken::new(),
+        }
     }
 
     /// Serves one request.
@@ -86,7 +94,11 @@ impl App {
             Route::Tus { rest } => tus::handle(self, request, rest).await,
             Route::Metrics => {
                 let mut response = response::text(StatusCode::OK, self.metrics.render());
-                response::set_header(&mut response, http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT);
+                response::set_header(
+                    &mut response,
+                    http::header::CONTENT_TYPE,
+                    prometheus::TEXT_FORMAT,
+                );
                 response
             }
             Route::Health => health(&method),
@@ -94,7 +106,10 @@ impl App {
             Route::NotFound => response::text(StatusCode::NOT_FOUND, "404 page not found\n"),
         };
         let elapsed = started.elapsed();
-        self.metrics.request_duration.with_label_values(&[metric_method(&method)]).observe(elapsed.as_secs_f64());
+        self.metrics
+            .request_duration
+            .with_label_values(&[metric_method(&method)])
+            .observe(elapsed.as_secs_f64());
         if self.config.verbose && path != "/health" {
             tracing::info!(
                 request_id = request_id.as_deref().unwrap_or(""),
@@ -112,7 +127,11 @@ impl App {
 /// `/health`: 200 `OK\n` with a single `text/plain` (nginx's template sends two Content-Types).
 fn health(method: &Method) -> Response<Body> {
     let response = response::text(StatusCode::OK, "OK\n");
-    if *method == Method::HEAD { response::strip_body(response) } else { response }
+    if *method == Method::HEAD {
+        response::strip_body(response)
+    } else {
+        response
+    }
 }
 
 fn metric_method(method: &Method) -> &'static str {

@@ -55,7 +55,11 @@ pub struct Config {
 impl Config {
     /// Validates the arguments; the error says what to change.
     pub fn from_args(args: &ServeArgs) -> Result<Config, String> {
-        let upload_secret = read_secret("upload secret", args.upload_secret.as_deref(), args.upload_secret_file.as_deref())?;
+        let upload_secret = read_secret(
+            "upload secret",
+            args.upload_secret.as_deref(),
+            args.upload_secret_file.as_deref(),
+        )?;
         if upload_secret.is_none() && !args.allow_uploads_without_token {
             return Err("no upload secret configured. Set UPLOAD_SECRET (or UPLOAD_SECRET_FILE, or --upload-secret) \
 to the granite-assets upload_secret so uploads need a valid token, or pass --allow-uploads-without-token \
@@ -63,8 +67,15 @@ to accept uploads from anyone, as plain tusd does"
                 .into());
         }
         for prefix in [&args.public_prefix, &args.private_prefix] {
-            if prefix.is_empty() || prefix.contains('/') || prefix == "." || prefix == ".." || crate::upload::UploadId::parse(prefix).is_some_and(|id| id.as_str().len() == 32) {
-                return Err(format!("invalid visibility prefix {prefix:?}: use a plain directory name such as public"));
+            if prefix.is_empty()
+                || prefix.contains('/')
+                || prefix == "."
+                || prefix == ".."
+                || crate::upload::UploadId::parse(prefix).is_some_and(|id| id.as_str().len() == 32)
+            {
+                return Err(format!(
+                    "invalid visibility prefix {prefix:?}: use a plain directory name such as public"
+                ));
             }
         }
         if args.public_prefix == args.private_prefix {
@@ -84,10 +95,17 @@ to accept uploads from anyone, as plain tusd does"
         };
         let listen = match &args.unix_sock {
             Some(path) => Listen::Unix(path.clone()),
-            None => Listen::Tcp { host: args.host.clone(), port: args.port },
+            None => Listen::Tcp {
+                host: args.host.clone(),
+                port: args.port,
+            },
         };
         let trimmed = args.base_path.trim_matches('/');
-        let base_path = if trimmed.is_empty() { "/".to_owned() } else { format!("/{trimmed}/") };
+        let base_path = if trimmed.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{trimmed}/")
+        };
         Ok(Config {
             listen,
             base_path,
@@ -99,12 +117,18 @@ to accept uploads from anyone, as plain tusd does"
             upload_expiry: Some(args.upload_expiry).filter(|d| !d.is_zero()),
             cors,
             upload_dir: args.upload_dir.clone(),
-            assets_dir: args.assets_dir.clone().unwrap_or_else(|| args.upload_dir.clone()),
+            assets_dir: args
+                .assets_dir
+                .clone()
+                .unwrap_or_else(|| args.upload_dir.clone()),
             fsync: args.fsync,
             tokens: UploadTokens::new(
                 upload_secret,
                 args.allow_uploads_without_token,
-                Prefixes { public: args.public_prefix.clone(), private: args.private_prefix.clone() },
+                Prefixes {
+                    public: args.public_prefix.clone(),
+                    private: args.private_prefix.clone(),
+                },
             ),
             network_timeout: args.network_timeout,
             acquire_lock_timeout: args.acquire_lock_timeout,
@@ -119,12 +143,19 @@ to accept uploads from anyone, as plain tusd does"
 }
 
 /// A secret from its flag/variable or from a file (trailing newline removed), not both.
-fn read_secret(what: &str, value: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<Secret>, String> {
+fn read_secret(
+    what: &str,
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<Secret>, String> {
     match (value.filter(|v| !v.is_empty()), file) {
-        (Some(_), Some(_)) => Err(format!("the {what} is given both directly and as a file; give one")),
+        (Some(_), Some(_)) => Err(format!(
+            "the {what} is given both directly and as a file; give one"
+        )),
         (Some(value), None) => Ok(Some(Secret::new(value))),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
             let text = text.trim_end_matches(['\n', '\r']);
             if text.is_empty() {
                 return Err(format!("the {what} file {} is empty", path.display()));
@@ -160,16 +191,31 @@ pub enum Command {
 pub struct ServeArgs {
     // --- Listening ---
     /// Host to bind the HTTP server to.
-    #[arg(long, env = "TUSGATE_HOST", default_value = "0.0.0.0", help_heading = "Listening")]
+    #[arg(
+        long,
+        env = "TUSGATE_HOST",
+        default_value = "0.0.0.0",
+        help_heading = "Listening"
+    )]
     pub host: String,
     /// Port to bind the HTTP server to (0 picks a free port).
-    #[arg(long, env = "TUSGATE_PORT", default_value = "8080", help_heading = "Listening")]
+    #[arg(
+        long,
+        env = "TUSGATE_PORT",
+        default_value = "8080",
+        help_heading = "Listening"
+    )]
     pub port: u16,
     /// Listen on this UNIX socket instead of host and port.
     #[arg(long, env = "TUSGATE_UNIX_SOCK", help_heading = "Listening")]
     pub unix_sock: Option<PathBuf>,
     /// Base path of the tus endpoint.
-    #[arg(long, env = "TUSGATE_BASE_PATH", default_value = "/files/", help_heading = "Listening")]
+    #[arg(
+        long,
+        env = "TUSGATE_BASE_PATH",
+        default_value = "/files/",
+        help_heading = "Listening"
+    )]
     pub base_path: String,
     /// Respect X-Forwarded-Host/-Proto and Forwarded when building upload URLs.
     #[arg(long, env = "TUSGATE_BEHIND_PROXY", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
@@ -201,47 +247,98 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSGATE_DISABLE_CORS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "CORS")]
     pub disable_cors: bool,
     /// Regular expression an Origin must match (unanchored, like tusd).
-    #[arg(long, env = "TUSGATE_CORS_ALLOW_ORIGIN", default_value = ".*", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSGATE_CORS_ALLOW_ORIGIN",
+        default_value = ".*",
+        help_heading = "CORS"
+    )]
     pub cors_allow_origin: String,
     /// Send Access-Control-Allow-Credentials: true.
     #[arg(long, env = "TUSGATE_CORS_ALLOW_CREDENTIALS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "CORS")]
     pub cors_allow_credentials: bool,
     /// Methods appended to the default Access-Control-Allow-Methods.
-    #[arg(long, env = "TUSGATE_CORS_ALLOW_METHODS", default_value = "", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSGATE_CORS_ALLOW_METHODS",
+        default_value = "",
+        help_heading = "CORS"
+    )]
     pub cors_allow_methods: String,
     /// Headers appended to the default Access-Control-Allow-Headers.
-    #[arg(long, env = "TUSGATE_CORS_ALLOW_HEADERS", default_value = "", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSGATE_CORS_ALLOW_HEADERS",
+        default_value = "",
+        help_heading = "CORS"
+    )]
     pub cors_allow_headers: String,
     /// Headers appended to the default Access-Control-Expose-Headers.
-    #[arg(long, env = "TUSGATE_CORS_EXPOSE_HEADERS", default_value = "", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSGATE_CORS_EXPOSE_HEADERS",
+        default_value = "",
+        help_heading = "CORS"
+    )]
     pub cors_expose_headers: String,
     /// Access-Control-Max-Age of preflight responses.
-    #[arg(long, env = "TUSGATE_CORS_MAX_AGE", default_value = "86400", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSGATE_CORS_MAX_AGE",
+        default_value = "86400",
+        help_heading = "CORS"
+    )]
     pub cors_max_age: String,
 
     // --- Storage ---
     /// Directory of in-flight uploads (`<id>` + `<id>.info`, tusd's filestore layout).
-    #[arg(long, env = "TUSGATE_UPLOAD_DIR", default_value = "./data", help_heading = "Storage")]
+    #[arg(
+        long,
+        env = "TUSGATE_UPLOAD_DIR",
+        default_value = "./data",
+        help_heading = "Storage"
+    )]
     pub upload_dir: PathBuf,
     /// Root of published assets (`<visibility>/<key>`); defaults to the upload directory.
     #[arg(long, env = "TUSGATE_ASSETS_DIR", help_heading = "Storage")]
     pub assets_dir: Option<PathBuf>,
     /// When to fsync: never (tusd's behaviour), completion, always (every PATCH).
-    #[arg(long, env = "TUSGATE_FSYNC", value_enum, default_value = "completion", help_heading = "Storage")]
+    #[arg(
+        long,
+        env = "TUSGATE_FSYNC",
+        value_enum,
+        default_value = "completion",
+        help_heading = "Storage"
+    )]
     pub fsync: FsyncPolicy,
 
     // --- Upload tokens ---
     /// HMAC-SHA256 secret of upload tokens (granite-assets `upload_secret`).
-    #[arg(long, env = "UPLOAD_SECRET", hide_env_values = true, help_heading = "Upload tokens")]
+    #[arg(
+        long,
+        env = "UPLOAD_SECRET",
+        hide_env_values = true,
+        help_heading = "Upload tokens"
+    )]
     pub upload_secret: Option<String>,
     /// File holding the upload secret (for Docker secrets).
     #[arg(long, env = "UPLOAD_SECRET_FILE", help_heading = "Upload tokens")]
     pub upload_secret_file: Option<PathBuf>,
     /// Directory (and URL segment) of public assets.
-    #[arg(long, env = "TUSGATE_PUBLIC_PREFIX", default_value = "public", help_heading = "Upload tokens")]
+    #[arg(
+        long,
+        env = "TUSGATE_PUBLIC_PREFIX",
+        default_value = "public",
+        help_heading = "Upload tokens"
+    )]
     pub public_prefix: String,
     /// Directory (and URL segment) of private assets.
-    #[arg(long, env = "TUSGATE_PRIVATE_PREFIX", default_value = "private", help_heading = "Upload tokens")]
+    #[arg(
+        long,
+        env = "TUSGATE_PRIVATE_PREFIX",
+        default_value = "private",
+        help_heading = "Upload tokens"
+    )]
     pub private_prefix: String,
     /// Accept uploads without an upload token, as plain tusd does. Without this, a secret is required.
     #[arg(long, env = "TUSGATE_ALLOW_UPLOADS_WITHOUT_TOKEN", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Upload tokens")]
@@ -263,7 +360,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSGATE_EXPOSE_METRICS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Operations")]
     pub expose_metrics: bool,
     /// Path of the metrics endpoint.
-    #[arg(long, env = "TUSGATE_METRICS_PATH", default_value = "/metrics", help_heading = "Operations")]
+    #[arg(
+        long,
+        env = "TUSGATE_METRICS_PATH",
+        default_value = "/metrics",
+        help_heading = "Operations"
+    )]
     pub metrics_path: String,
     /// Answer GET / with a greeting.
     #[arg(long, env = "TUSGATE_SHOW_GREETING", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Operations")]
@@ -277,7 +379,6 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "TUSGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], help_heading = "Operations")]
     pub log_format: String,
-
 }
 
 /// How a tusd flag that tusgate does not implement is treated.
@@ -292,25 +393,39 @@ enum Unsupported {
 /// tusd v2.10 flags with no tusgate equivalent: (name, takes a value, treatment).
 const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
     use Unsupported::{Refuse, Warn};
-    const HOOKS: Unsupported = Warn(
-        "hooks are replaced by inline upload tokens (UPLOAD_SECRET) and built-in finalize",
-    );
+    const HOOKS: Unsupported =
+        Warn("hooks are replaced by inline upload tokens (UPLOAD_SECRET) and built-in finalize");
     const PPROF: Unsupported = Warn("no pprof endpoint; use /metrics and `perf` for profiling");
     const LOCKER: Unsupported =
         Warn("upload locks are in-process and hand over immediately; no lock files are polled");
     const S3: Unsupported = Refuse("the S3 backend is not available in this build yet");
     const TLS: Unsupported =
         Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
-    const OTHER_CLOUDS: Unsupported = Warn(
-        "GCS and Azure stores are not built in; GCS works through its S3-compatible endpoint",
-    );
+    const OTHER_CLOUDS: Unsupported =
+        Warn("GCS and Azure stores are not built in; GCS works through its S3-compatible endpoint");
     &[
-        ("enable-experimental-protocol", false, Warn("the IETF resumable-upload draft is not supported; tus 1.0 is")),
+        (
+            "enable-experimental-protocol",
+            false,
+            Warn("the IETF resumable-upload draft is not supported; tus 1.0 is"),
+        ),
         ("filelock-holder-poll-interval", true, LOCKER),
         ("filelock-acquirer-poll-interval", true, LOCKER),
-        ("dir-perms", true, Warn("directories are created with the process umask")),
-        ("file-perms", true, Warn("files are created with the process umask")),
-        ("request-completion-timeout", true, Warn("storage work finishes before the response is sent")),
+        (
+            "dir-perms",
+            true,
+            Warn("directories are created with the process umask"),
+        ),
+        (
+            "file-perms",
+            true,
+            Warn("files are created with the process umask"),
+        ),
+        (
+            "request-completion-timeout",
+            true,
+            Warn("storage work finishes before the response is sent"),
+        ),
         ("expose-pprof", false, PPROF),
         ("pprof-path", true, PPROF),
         ("pprof-block-profile-rate", true, PPROF),
@@ -399,7 +514,9 @@ pub fn normalize_go_args(raw: impl IntoIterator<Item = String>) -> NormalizedArg
                     raw.next();
                 }
                 match treatment {
-                    Unsupported::Warn(why) => out.warnings.push(format!("-{flag} is ignored: {why}")),
+                    Unsupported::Warn(why) => {
+                        out.warnings.push(format!("-{flag} is ignored: {why}"))
+                    }
                     Unsupported::Refuse(why) => out.refused.push(format!("-{flag}: {why}")),
                 }
             }
@@ -435,10 +552,14 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(invalid)?;
         let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
         rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -465,8 +586,25 @@ mod tests {
 
     #[test]
     fn go_flags_become_clap_flags() {
-        let out = normalize(&["tusgate", "-port=8080", "-upload-dir", "/data", "--behind-proxy", "-h"]);
-        assert_eq!(out.args, ["tusgate", "--port=8080", "--upload-dir", "/data", "--behind-proxy", "-h"]);
+        let out = normalize(&[
+            "tusgate",
+            "-port=8080",
+            "-upload-dir",
+            "/data",
+            "--behind-proxy",
+            "-h",
+        ]);
+        assert_eq!(
+            out.args,
+            [
+                "tusgate",
+                "--port=8080",
+                "--upload-dir",
+                "/data",
+                "--behind-proxy",
+                "-h"
+            ]
+        );
         assert!(out.warnings.is_empty() && out.refused.is_empty());
     }
 
@@ -492,9 +630,18 @@ mod tests {
     #[test]
     fn a_full_tusd_command_line_parses() {
         let out = normalize(&[
-            "tusd", "-host=127.0.0.1", "-port=0", "-upload-dir=/data", "-behind-proxy",
-            "-max-size=100", "-network-timeout=5s", "-cors-allow-origin", "^https://a$",
-            "-disable-download=false", "-verbose=false", "-log-format=json",
+            "tusd",
+            "-host=127.0.0.1",
+            "-port=0",
+            "-upload-dir=/data",
+            "-behind-proxy",
+            "-max-size=100",
+            "-network-timeout=5s",
+            "-cors-allow-origin",
+            "^https://a$",
+            "-disable-download=false",
+            "-verbose=false",
+            "-log-format=json",
             "-allow-uploads-without-token",
         ]);
         let cli = Cli::try_parse_from(out.args).expect("parses");

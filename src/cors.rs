@@ -40,16 +40,28 @@ impl CorsConfig {
         let allow_origin = regex::Regex::new(origin)
             .map_err(|e| format!("invalid regular expression for -cors-allow-origin: {e}"))?;
         let join = |base: &str, extra: &str| {
-            let value = if extra.is_empty() { base.to_owned() } else { format!("{base}, {extra}") };
-            HeaderValue::try_from(value).map_err(|_| format!("invalid header value in CORS flags: {extra:?}"))
+            let value = if extra.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}, {extra}")
+            };
+            HeaderValue::try_from(value)
+                .map_err(|_| format!("invalid header value in CORS flags: {extra:?}"))
         };
         Ok(CorsConfig {
             allow_origin,
             allow_credentials,
             allow_methods: join(DEFAULT_ALLOW_METHODS, extra_methods)?,
-            allow_headers: join(&format!("{DEFAULT_ALLOW_HEADERS}, {TUSGATE_ALLOW_HEADERS}"), extra_allow_headers)?,
-            expose_headers: join(&format!("{DEFAULT_EXPOSE_HEADERS}, {TUSGATE_EXPOSE_HEADERS}"), extra_expose_headers)?,
-            max_age: HeaderValue::try_from(max_age).map_err(|_| "invalid -cors-max-age".to_owned())?,
+            allow_headers: join(
+                &format!("{DEFAULT_ALLOW_HEADERS}, {TUSGATE_ALLOW_HEADERS}"),
+                extra_allow_headers,
+            )?,
+            expose_headers: join(
+                &format!("{DEFAULT_EXPOSE_HEADERS}, {TUSGATE_EXPOSE_HEADERS}"),
+                extra_expose_headers,
+            )?,
+            max_age: HeaderValue::try_from(max_age)
+                .map_err(|_| "invalid -cors-max-age".to_owned())?,
         })
     }
 
@@ -64,7 +76,10 @@ impl CorsConfig {
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         headers.insert(VARY, HeaderValue::from_static("Origin"));
         if self.allow_credentials {
-            headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
         if preflight {
             headers.insert(ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods.clone());
@@ -87,10 +102,17 @@ mod tests {
 
     #[test]
     fn preflight_gets_tusd_defaults() {
-        let h = default().headers_for(&HeaderValue::from_static("https://app"), true).expect("allowed");
+        let h = default()
+            .headers_for(&HeaderValue::from_static("https://app"), true)
+            .expect("allowed");
         assert_eq!(h[ACCESS_CONTROL_ALLOW_ORIGIN], "https://app");
         assert_eq!(h[ACCESS_CONTROL_ALLOW_METHODS], DEFAULT_ALLOW_METHODS);
-        assert!(h[ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap_or("").starts_with(DEFAULT_ALLOW_HEADERS));
+        assert!(
+            h[ACCESS_CONTROL_ALLOW_HEADERS]
+                .to_str()
+                .unwrap_or("")
+                .starts_with(DEFAULT_ALLOW_HEADERS)
+        );
         assert_eq!(h[ACCESS_CONTROL_MAX_AGE], "86400");
         assert!(!h.contains_key(ACCESS_CONTROL_ALLOW_CREDENTIALS));
         assert!(!h.contains_key(ACCESS_CONTROL_EXPOSE_HEADERS));
@@ -98,14 +120,37 @@ mod tests {
 
     #[test]
     fn actual_requests_expose_headers_and_extras_are_appended() {
-        let cors = CorsConfig::new("^https://ok$", true, "PUT", "X-Token", "X-Extra", "10").expect("valid");
-        assert!(cors.headers_for(&HeaderValue::from_static("https://evil"), false).is_none());
-        let h = cors.headers_for(&HeaderValue::from_static("https://ok"), false).expect("allowed");
-        assert!(h[ACCESS_CONTROL_EXPOSE_HEADERS].to_str().unwrap_or("").ends_with(", X-Extra"));
+        let cors = CorsConfig::new("^https://ok$", true, "PUT", "X-Token", "X-Extra", "10")
+            .expect("valid");
+        assert!(
+            cors.headers_for(&HeaderValue::from_static("https://evil"), false)
+                .is_none()
+        );
+        let h = cors
+            .headers_for(&HeaderValue::from_static("https://ok"), false)
+            .expect("allowed");
+        assert!(
+            h[ACCESS_CONTROL_EXPOSE_HEADERS]
+                .to_str()
+                .unwrap_or("")
+                .ends_with(", X-Extra")
+        );
         assert_eq!(h[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
-        let p = cors.headers_for(&HeaderValue::from_static("https://ok"), true).expect("allowed");
-        assert!(p[ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap_or("").ends_with(", PUT"));
-        assert!(p[ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap_or("").ends_with(", X-Token"));
+        let p = cors
+            .headers_for(&HeaderValue::from_static("https://ok"), true)
+            .expect("allowed");
+        assert!(
+            p[ACCESS_CONTROL_ALLOW_METHODS]
+                .to_str()
+                .unwrap_or("")
+                .ends_with(", PUT")
+        );
+        assert!(
+            p[ACCESS_CONTROL_ALLOW_HEADERS]
+                .to_str()
+                .unwrap_or("")
+                .ends_with(", X-Token")
+        );
     }
 
     #[test]

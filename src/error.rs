@@ -35,7 +35,9 @@ pub enum Error {
     ConcatenationUnsupported,
     #[error("feature not implemented")]
     NotImplemented,
-    #[error("unsupported checksum algorithm in Upload-Checksum header (supported: sha1, md5, sha256)")]
+    #[error(
+        "unsupported checksum algorithm in Upload-Checksum header (supported: sha1, md5, sha256)"
+    )]
     UnsupportedChecksumAlgorithm,
     #[error("invalid Upload-Checksum header: expected `<algorithm> <base64 digest>`")]
     InvalidChecksum,
@@ -65,7 +67,9 @@ pub enum Error {
     ModifyFinal,
     #[error("failed to acquire lock before timeout")]
     LockTimeout,
-    #[error("the chunk's checksum does not match the Upload-Checksum header; the chunk was discarded")]
+    #[error(
+        "the chunk's checksum does not match the Upload-Checksum header; the chunk was discarded"
+    )]
     ChecksumMismatch,
 
     // Category: the request body broke off. What arrived before is kept.

@@ -45,7 +45,15 @@ mod tests {
 
     #[test]
     fn keys_that_round_trip_are_accepted() {
-        for key in ["reports/q1.pdf", "my file.txt", "café/ünï.txt", "a+b.txt", "x", "a:b", "dir/.hidden"] {
+        for key in [
+            "reports/q1.pdf",
+            "my file.txt",
+            "café/ünï.txt",
+            "a+b.txt",
+            "x",
+            "a:b",
+            "dir/.hidden",
+        ] {
             assert_eq!(validate_key(key), Ok(()), "{key}");
         }
     }
@@ -53,8 +61,21 @@ mod tests {
     #[test]
     fn keys_that_cannot_round_trip_or_escape_are_refused() {
         for key in [
-            "", "/abs", "trailing/", "a//b", "./a", "a/../b", "..", "100%.txt", "what?.txt", "a#b.txt",
-            "a\\b", "tab\there", "nul\0", "x:public:y", "x:private:y",
+            "",
+            "/abs",
+            "trailing/",
+            "a//b",
+            "./a",
+            "a/../b",
+            "..",
+            "100%.txt",
+            "what?.txt",
+            "a#b.txt",
+            "a\\b",
+            "tab\there",
+            "nul\0",
+            "x:public:y",
+            "x:private:y",
         ] {
             assert!(validate_key(key).is_err(), "{key:?} accepted");
         }

@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     for warning in &normalized.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("tusgate: cannot start the async runtime: {e}");
@@ -52,8 +55,13 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let store = LocalStore::open(&config.upload_dir, &config.assets_dir, config.fsync)
-        .map_err(|e| format!("cannot open the upload directory {}: {e}", config.upload_dir.display()))?;
+    let store =
+        LocalStore::open(&config.upload_dir, &config.assets_dir, config.fsync).map_err(|e| {
+            format!(
+                "cannot open the upload directory {}: {e}",
+                config.upload_dir.display()
+            )
+        })?;
     let store: Arc<dyn Store> = Arc::new(store);
     let listener = bind(&config.listen).await?;
     let app = Arc::new(App::new(config, store));
@@ -63,11 +71,17 @@ async fn serve(config: Config) -> Result<(), String> {
         // The same line tusd prints; scripts wait for it.
         #[allow(clippy::print_stdout)]
         {
-            println!("You can now upload files to: http://{}{}", listener.display_addr(), app.config.base_path);
+            println!(
+                "You can now upload files to: http://{}{}",
+                listener.display_addr(),
+                app.config.base_path
+            );
         }
     }
     tokio::spawn(tusgate::reaper::run(Arc::clone(&app)));
-    server::run(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())
+    server::run(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn bind(listen: &Listen) -> Result<Listener, String> {
@@ -97,9 +111,13 @@ async fn bind(listen: &Listen) -> Result<Listener, String> {
 
 /// A crash during a publish leaves the upload in the `Publishing` phase; finish those now.
 async fn finish_interrupted_publishes(app: &App) {
-    let Ok(ids) = app.store.list().await else { return };
+    let Ok(ids) = app.store.list().await else {
+        return;
+    };
     for id in ids {
-        let Ok(mut info) = app.store.info(&id).await else { continue };
+        let Ok(mut info) = app.store.info(&id).await else {
+            continue;
+        };
         if info.phase == tusgate::upload::Phase::Publishing {
             match app.store.complete(&mut info).await {
                 Ok(()) => tracing::info!(%id, "finished an interrupted publish"),
@@ -112,7 +130,10 @@ async fn finish_interrupted_publishes(app: &App) {
 /// Resolves on the first SIGINT/SIGTERM; a second one exits immediately.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };
@@ -134,7 +155,9 @@ fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let default = if config.verbose { "info" } else { "warn" };
     let filter = EnvFilter::try_from_env("TUSGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_json {
         builder.json().init();
     } else {

@@ -29,7 +29,10 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let requests_total = IntCounterVec::new(
-            Opts::new("tusd_requests_total", "Total number of requests served by tusd per method."),
+            Opts::new(
+                "tusd_requests_total",
+                "Total number of requests served by tusd per method.",
+            ),
             &["method"],
         )
         .expect("valid metric");
@@ -39,23 +42,41 @@ impl Metrics {
         )
         .expect("valid metric");
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
-        let bytes_received = counter("tusd_bytes_received", "Number of bytes received for uploads.");
+        let bytes_received = counter(
+            "tusd_bytes_received",
+            "Number of bytes received for uploads.",
+        );
         let uploads_created = counter("tusd_uploads_created", "Number of created uploads.");
         let uploads_finished = counter("tusd_uploads_finished", "Number of finished uploads.");
-        let uploads_terminated = counter("tusd_uploads_terminated", "Number of terminated uploads.");
-        let uploads_expired =
-            counter("tusgate_uploads_expired", "Number of incomplete uploads removed after expiring.");
-        let connections_open =
-            IntGauge::new("tusd_connections_open", "Current number of open connections.").expect("valid metric");
+        let uploads_terminated =
+            counter("tusd_uploads_terminated", "Number of terminated uploads.");
+        let uploads_expired = counter(
+            "tusgate_uploads_expired",
+            "Number of incomplete uploads removed after expiring.",
+        );
+        let connections_open = IntGauge::new(
+            "tusd_connections_open",
+            "Current number of open connections.",
+        )
+        .expect("valid metric");
         let request_duration = HistogramVec::new(
-            HistogramOpts::new("tusgate_request_duration_seconds", "Time from request head to response head.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            HistogramOpts::new(
+                "tusgate_request_duration_seconds",
+                "Time from request head to response head.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0,
+            ]),
             &["method"],
         )
         .expect("valid metric");
         let chunk_size = Histogram::with_opts(
-            HistogramOpts::new("tusgate_chunk_size_bytes", "Bytes stored per PATCH (or creation-with-upload).")
-                .buckets(prometheus::exponential_buckets(1024.0, 4.0, 11).expect("valid buckets")),
+            HistogramOpts::new(
+                "tusgate_chunk_size_bytes",
+                "Bytes stored per PATCH (or creation-with-upload).",
+            )
+            .buckets(prometheus::exponential_buckets(1024.0, 4.0, 11).expect("valid buckets")),
         )
         .expect("valid metric");
         for collector in [
@@ -70,7 +91,9 @@ impl Metrics {
             Box::new(request_duration.clone()),
             Box::new(chunk_size.clone()),
         ] {
-            registry.register(collector).expect("metric names are unique");
+            registry
+                .register(collector)
+                .expect("metric names are unique");
         }
         // tusd pre-creates the method series so dashboards see zeros rather than gaps.
         for method in ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"] {

@@ -24,7 +24,10 @@ pub fn parse(header: &str, len: u64) -> RangeRequest {
     if bytes.len() < 7 || !bytes[..6].eq_ignore_ascii_case(b"bytes=") {
         return RangeRequest::Full;
     }
-    let mut p = Cursor { s: &bytes[6..], at: 0 };
+    let mut p = Cursor {
+        s: &bytes[6..],
+        at: 0,
+    };
     let mut ranges: Vec<Range<u64>> = Vec::new();
     let mut total: u64 = 0;
     loop {
@@ -32,7 +35,9 @@ pub fn parse(header: &str, len: u64) -> RangeRequest {
         let (start, end);
         if p.peek() == Some(b'-') {
             p.at += 1;
-            let Some(suffix) = p.number() else { return RangeRequest::Unsatisfiable };
+            let Some(suffix) = p.number() else {
+                return RangeRequest::Unsatisfiable;
+            };
             p.skip_spaces();
             if !matches!(p.peek(), Some(b',') | None) {
                 return RangeRequest::Unsatisfiable;
@@ -40,7 +45,9 @@ pub fn parse(header: &str, len: u64) -> RangeRequest {
             start = len.saturating_sub(suffix);
             end = len;
         } else {
-            let Some(first) = p.number() else { return RangeRequest::Unsatisfiable };
+            let Some(first) = p.number() else {
+                return RangeRequest::Unsatisfiable;
+            };
             p.skip_spaces();
             if p.next() != Some(b'-') {
                 return RangeRequest::Unsatisfiable;
@@ -50,7 +57,9 @@ pub fn parse(header: &str, len: u64) -> RangeRequest {
                 start = first;
                 end = len;
             } else {
-                let Some(last) = p.number() else { return RangeRequest::Unsatisfiable };
+                let Some(last) = p.number() else {
+                    return RangeRequest::Unsatisfiable;
+                };
                 p.skip_spaces();
                 if !matches!(p.peek(), Some(b',') | None) {
                     return RangeRequest::Unsatisfiable;

@@ -11,7 +11,9 @@ use crate::upload::Phase;
 
 /// Runs until the app shuts down, sweeping at an interval derived from the expiry.
 pub async fn run(app: Arc<App>) {
-    let Some(lifetime) = app.config.upload_expiry else { return };
+    let Some(lifetime) = app.config.upload_expiry else {
+        return;
+    };
     let interval = (lifetime / 4).clamp(Duration::from_millis(250), Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -31,7 +33,9 @@ pub async fn sweep(app: &App, lifetime: Duration) -> Result<usize, crate::storag
     let now = SystemTime::now();
     let mut removed = 0;
     for id in app.store.list().await? {
-        let Some(_lock) = app.locks.try_lock(&id) else { continue };
+        let Some(_lock) = app.locks.try_lock(&id) else {
+            continue;
+        };
         let info = match app.store.info(&id).await {
             Ok(info) => info,
             Err(crate::storage::StorageError::NotFound) => continue,

@@ -15,7 +15,10 @@ use crate::storage::ByteStream;
 pub enum Body {
     Empty,
     Full(Option<Bytes>),
-    Stream { stream: Box<dyn ByteStream>, remaining: u64 },
+    Stream {
+        stream: Box<dyn ByteStream>,
+        remaining: u64,
+    },
 }
 
 impl std::fmt::Debug for Body {
@@ -35,7 +38,10 @@ impl Body {
 
     /// At most `len` bytes of `stream`.
     pub fn stream(stream: Box<dyn ByteStream>, len: u64) -> Self {
-        Body::Stream { stream, remaining: len }
+        Body::Stream {
+            stream,
+            remaining: len,
+        }
     }
 }
 
@@ -49,7 +55,12 @@ impl http_body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
-            Body::Full(bytes) => Poll::Ready(bytes.take().filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
+            Body::Full(bytes) => Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
             Body::Stream { stream, remaining } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
@@ -102,7 +113,10 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let body = body.into();
     let mut response = empty(status);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     *response.body_mut() = Body::full(body);
     response

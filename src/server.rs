@@ -49,12 +49,18 @@ impl Listener {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open requests for at most
 /// the configured shutdown timeout.
-pub async fn run(listener: Listener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn run(
+    listener: Listener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
+        // Go writes canonical header names; some clients in the wild compare them exactly.
+        .title_case_headers(true)
         // Request heads must arrive promptly; bodies have their own per-read timeout.
         .header_read_timeout(app.config.network_timeout);
     builder.http2().timer(TokioTimer::new());
@@ -90,7 +96,10 @@ pub async fn run(listener: Listener, app: Arc<App>, shutdown: impl Future<Output
         });
     }
     app.shutdown.cancel();
-    if tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown timeout reached with requests still open");
     }
     Ok(())

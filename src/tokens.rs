@@ -46,7 +46,10 @@ pub struct Prefixes {
 
 impl Default for Prefixes {
     fn default() -> Self {
-        Prefixes { public: "public".into(), private: "private".into() }
+        Prefixes {
+            public: "public".into(),
+            private: "private".into(),
+        }
     }
 }
 
@@ -61,20 +64,29 @@ pub struct UploadTokens {
 
 impl UploadTokens {
     pub fn new(secret: Option<Secret>, allow_without_token: bool, prefixes: Prefixes) -> Self {
-        UploadTokens { secret, allow_without_token, prefixes }
+        UploadTokens {
+            secret,
+            allow_without_token,
+            prefixes,
+        }
     }
 
     /// Checks a creation request's metadata. `Ok(Some(target))`: a tokened upload that will be
     /// published there when complete (`None` for partial uploads, which never publish on their
     /// own). `Ok(None)`: an upload without token, where that is allowed.
-    pub fn check_creation(&self, metadata: &Metadata, concat: &Concat) -> Result<Option<Target>, Error> {
+    pub fn check_creation(
+        &self,
+        metadata: &Metadata,
+        concat: &Concat,
+    ) -> Result<Option<Target>, Error> {
         let token = metadata.get("upload-token");
         let secret = match (&self.secret, token) {
             (_, None) if self.allow_without_token => return Ok(None),
             (Some(secret), Some(_)) => secret,
             (None, Some(_)) => {
                 return Err(Error::UploadTokenInvalid(
-                    "this server has no upload secret configured, so it cannot check upload-token".into(),
+                    "this server has no upload secret configured, so it cannot check upload-token"
+                        .into(),
                 ));
             }
             (_, None) => {
@@ -87,8 +99,12 @@ impl UploadTokens {
         let field = |name: &str| metadata.get(name).map(String::as_str);
         let expires = field("upload-expires")
             .and_then(|e| e.parse::<u64>().ok())
-            .ok_or_else(|| Error::InvalidUploadRequest("upload-expires must be a Unix time in seconds".into()))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            .ok_or_else(|| {
+                Error::InvalidUploadRequest("upload-expires must be a Unix time in seconds".into())
+            })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         if now > expires {
             return Err(Error::UploadTokenExpired(format!(
                 "the upload token expired {} s ago; request a new upload URL",
@@ -106,32 +122,67 @@ impl UploadTokens {
         let prefix = match visibility {
             "public" => &self.prefixes.public,
             "private" => &self.prefixes.private,
-            _ => return Err(Error::InvalidUploadRequest("visibility must be public or private".into())),
+            _ => {
+                return Err(Error::InvalidUploadRequest(
+                    "visibility must be public or private".into(),
+                ));
+            }
         };
         validate_key(key).map_err(Error::InvalidUploadRequest)?;
         if *concat == Concat::Partial {
             return Ok(None);
         }
-        Ok(Some(Target { path: format!("{prefix}/{key}"), content_type: content_type.to_owned() }))
+        Ok(Some(Target {
+            path: format!("{prefix}/{key}"),
+            content_type: content_type.to_owned(),
+        }))
     }
 }
 
 /// The token granite-assets computes (lowercase hex HMAC-SHA256).
-pub fn sign(secret: &Secret, expires: u64, key: &str, visibility: &str, content_type: &str) -> String {
-    crate::upload::hex(&mac(secret, expires, key, visibility, content_type).finalize().into_bytes())
+pub fn sign(
+    secret: &Secret,
+    expires: u64,
+    key: &str,
+    visibility: &str,
+    content_type: &str,
+) -> String {
+    crate::upload::hex(
+        &mac(secret, expires, key, visibility, content_type)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
-fn mac(secret: &Secret, expires: u64, key: &str, visibility: &str, content_type: &str) -> Hmac<Sha256> {
+fn mac(
+    secret: &Secret,
+    expires: u64,
+    key: &str,
+    visibility: &str,
+    content_type: &str,
+) -> Hmac<Sha256> {
     // HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
     mac.update(format!("{expires}:{key}:{visibility}:{content_type}").as_bytes());
     mac
 }
 
 /// Constant-time check of a lowercase hex token.
-fn verify(secret: &Secret, expires: u64, key: &str, visibility: &str, content_type: &str, token: &str) -> bool {
-    let Some(digest) = decode_lower_hex(token) else { return false };
-    mac(secret, expires, key, visibility, content_type).verify_slice(&digest).is_ok()
+fn verify(
+    secret: &Secret,
+    expires: u64,
+    key: &str,
+    visibility: &str,
+    content_type: &str,
+    token: &str,
+) -> bool {
+    let Some(digest) = decode_lower_hex(token) else {
+        return false;
+    };
+    mac(secret, expires, key, visibility, content_type)
+        .verify_slice(&digest)
+        .is_ok()
 }
 
 fn decode_lower_hex(s: &str) -> Option<Vec<u8>> {
@@ -143,7 +194,10 @@ fn decode_lower_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() != 64 {
         return None;
     }
-    s.as_bytes().chunks(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
 }
 
 #[cfg(test)]
@@ -157,7 +211,13 @@ mod tests {
     #[test]
     fn matches_the_granite_assets_vector() {
         assert_eq!(
-            sign(&secret(), 4102444800, "reports/q2.pdf", "private", "application/pdf"),
+            sign(
+                &secret(),
+                4102444800,
+                "reports/q2.pdf",
+                "private",
+                "application/pdf"
+            ),
             "7de452f8c7ee82ff52600b1aa33574e0c71baa279504204100cd9bdeea809aca"
         );
     }
@@ -181,13 +241,28 @@ mod tests {
 
     #[test]
     fn valid_token_publishes_under_the_visibility_prefix() {
-        let token = sign(&secret(), 4102444800, "reports/q2.pdf", "private", "application/pdf");
-        let target = tokens().check_creation(&metadata(4102444800, "reports/q2.pdf", "private", &token), &Concat::None);
+        let token = sign(
+            &secret(),
+            4102444800,
+            "reports/q2.pdf",
+            "private",
+            "application/pdf",
+        );
+        let target = tokens().check_creation(
+            &metadata(4102444800, "reports/q2.pdf", "private", &token),
+            &Concat::None,
+        );
         assert_eq!(
             target.ok().flatten(),
-            Some(Target { path: "private/reports/q2.pdf".into(), content_type: "application/pdf".into() })
+            Some(Target {
+                path: "private/reports/q2.pdf".into(),
+                content_type: "application/pdf".into()
+            })
         );
-        let partial = tokens().check_creation(&metadata(4102444800, "reports/q2.pdf", "private", &token), &Concat::Partial);
+        let partial = tokens().check_creation(
+            &metadata(4102444800, "reports/q2.pdf", "private", &token),
+            &Concat::Partial,
+        );
         assert_eq!(partial.ok(), Some(None), "partials never publish");
     }
 
@@ -195,7 +270,9 @@ mod tests {
     fn expired_is_400_and_bad_or_missing_is_403() {
         let past = 1_000_000_000;
         let token = sign(&secret(), past, "k", "public", "application/pdf");
-        let err = tokens().check_creation(&metadata(past, "k", "public", &token), &Concat::None).err();
+        let err = tokens()
+            .check_creation(&metadata(past, "k", "public", &token), &Concat::None)
+            .err();
         assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
 
         let good = sign(&secret(), 4102444800, "k", "public", "application/pdf");
@@ -205,29 +282,48 @@ mod tests {
             ("k", "public", &good.to_uppercase()),
             ("k", "public", "nothex"),
         ] {
-            let err = tokens().check_creation(&metadata(4102444800, key, vis, tok), &Concat::None).err();
-            assert_eq!(err.map(|e| e.status().as_u16()), Some(403), "{key} {vis} {tok}");
+            let err = tokens()
+                .check_creation(&metadata(4102444800, key, vis, tok), &Concat::None)
+                .err();
+            assert_eq!(
+                err.map(|e| e.status().as_u16()),
+                Some(403),
+                "{key} {vis} {tok}"
+            );
         }
         let mut no_token = metadata(4102444800, "k", "public", "");
         no_token.remove("upload-token");
-        assert_eq!(tokens().check_creation(&no_token, &Concat::None).err().map(|e| e.status().as_u16()), Some(403));
+        assert_eq!(
+            tokens()
+                .check_creation(&no_token, &Concat::None)
+                .err()
+                .map(|e| e.status().as_u16()),
+            Some(403)
+        );
     }
 
     #[test]
     fn tokenless_uploads_need_the_opt_in() {
         let open = UploadTokens::new(None, true, Prefixes::default());
-        assert_eq!(open.check_creation(&Metadata::new(), &Concat::None).ok(), Some(None));
+        assert_eq!(
+            open.check_creation(&Metadata::new(), &Concat::None).ok(),
+            Some(None)
+        );
     }
 
     #[test]
     fn signed_but_unservable_keys_are_400() {
         for key in ["a//b", "100%.txt", "../escape"] {
             let token = sign(&secret(), 4102444800, key, "public", "application/pdf");
-            let err = tokens().check_creation(&metadata(4102444800, key, "public", &token), &Concat::None).err();
+            let err = tokens()
+                .check_creation(&metadata(4102444800, key, "public", &token), &Concat::None)
+                .err();
             assert_eq!(err.map(|e| e.status().as_u16()), Some(400), "{key}");
         }
         let token = sign(&secret(), 4102444800, "k", "secret", "application/pdf");
-        let err = tokens().check_creation(&metadata(4102444800, "k", "secret", &token), &Concat::None).err();
+        let err = tokens()
+            .check_creation(&metadata(4102444800, "k", "secret", &token), &Concat::None)
+            .err();
         assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
     }
 

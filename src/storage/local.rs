@@ -29,8 +29,8 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::{
-    ByteSource, ByteStream, FsyncPolicy, ReadObject, Readable, Result, StorageError, Store, next_chunk,
-    ready_chunk, tusd_info,
+    ByteSource, ByteStream, FsyncPolicy, ReadObject, Readable, Result, StorageError, Store,
+    next_chunk, ready_chunk, tusd_info,
 };
 use crate::upload::{Phase, UploadId, UploadInfo};
 
@@ -56,7 +56,11 @@ impl LocalStore {
     pub fn open(upload_dir: &Path, assets_dir: &Path, fsync: FsyncPolicy) -> io::Result<Self> {
         fs::create_dir_all(upload_dir)?;
         fs::create_dir_all(assets_dir)?;
-        Ok(LocalStore { upload_dir: upload_dir.to_owned(), assets_dir: assets_dir.to_owned(), fsync })
+        Ok(LocalStore {
+            upload_dir: upload_dir.to_owned(),
+            assets_dir: assets_dir.to_owned(),
+            fsync,
+        })
     }
 
     fn data_path(&self, id: &UploadId) -> PathBuf {
@@ -91,12 +95,16 @@ impl LocalStore {
     }
 
     async fn sync_file(&self, path: PathBuf) -> Result<()> {
-        blocking(move || File::open(path)?.sync_data()).await.map_err(not_found)
+        blocking(move || File::open(path)?.sync_data())
+            .await
+            .map_err(not_found)
     }
 
     /// Moves the completed data file to its target (see the module doc for the steps).
     async fn publish(&self, info: &mut UploadInfo) -> Result<()> {
-        let Some(target) = info.target.clone() else { return Ok(()) };
+        let Some(target) = info.target.clone() else {
+            return Ok(());
+        };
         let durable = self.fsync != FsyncPolicy::Never;
         if info.phase == Phase::Receiving {
             if durable {
@@ -125,12 +133,18 @@ impl LocalStore {
 impl Store for LocalStore {
     async fn create(&self, info: &UploadInfo) -> Result<()> {
         let path = self.data_path(&info.id);
-        blocking(move || OpenOptions::new().write(true).create_new(true).open(path).map(drop))
-            .await
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
-                _ => StorageError::Io(e),
-            })?;
+        blocking(move || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map(drop)
+        })
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
+            _ => StorageError::Io(e),
+        })?;
         self.write_info(info, false).await
     }
 
@@ -150,7 +164,10 @@ impl Store for LocalStore {
         .map_err(not_found)?;
         let mut info = tusd_info::decode(&bytes).map_err(StorageError::Corrupt)?;
         if &info.id != id {
-            return Err(StorageError::Corrupt(format!("{id}.info names upload {}", info.id)));
+            return Err(StorageError::Corrupt(format!(
+                "{id}.info names upload {}",
+                info.id
+            )));
         }
         match (info.phase, data_meta) {
             (Phase::Receiving, None) => return Err(StorageError::NotFound),
@@ -189,7 +206,8 @@ impl Store for LocalStore {
     }
 
     async fn save_info(&self, info: &UploadInfo) -> Result<()> {
-        self.write_info(info, self.fsync == FsyncPolicy::Always).await
+        self.write_info(info, self.fsync == FsyncPolicy::Always)
+            .await
     }
 
     async fn concatenate(&self, info: &UploadInfo, partials: &[UploadInfo]) -> Result<()> {
@@ -242,7 +260,11 @@ impl Store for LocalStore {
         })
         .await
         .map_err(not_found)?;
-        Ok(ReadObject { len: meta.len(), modified: meta.modified().ok(), reader: Box::new(OpenFile(file)) })
+        Ok(ReadObject {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            reader: Box::new(OpenFile(file)),
+        })
     }
 
     async fn list(&self) -> Result<Vec<UploadId>> {
@@ -251,7 +273,10 @@ impl Store for LocalStore {
             let mut ids = Vec::new();
             for entry in fs::read_dir(dir)? {
                 let name = entry?.file_name();
-                let id = name.to_str().and_then(|n| n.strip_suffix(".info")).and_then(UploadId::parse);
+                let id = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".info"))
+                    .and_then(UploadId::parse);
                 ids.extend(id);
             }
             Ok(ids)
@@ -264,7 +289,10 @@ impl Store for LocalStore {
 /// Streams `source` into `file`: while one batch is being written on a blocking thread, the
 /// next is received, so network and disk work overlap. Returns the file and the bytes
 /// written; on a write error, what was written before it stays written.
-async fn write_pipelined(file: File, source: &mut (dyn ByteSource + '_)) -> (File, io::Result<u64>) {
+async fn write_pipelined(
+    file: File,
+    source: &mut (dyn ByteSource + '_),
+) -> (File, io::Result<u64>) {
     let mut idle = Some(file);
     let mut in_flight: Option<JoinHandle<(File, io::Result<u64>)>> = None;
     let mut written = 0u64;
@@ -356,7 +384,12 @@ struct FileStream {
 impl FileStream {
     fn new(file: File, range: std::ops::Range<u64>) -> Self {
         let remaining = range.end.saturating_sub(range.start);
-        let mut stream = FileStream { file: Arc::new(file), position: range.start, remaining, in_flight: None };
+        let mut stream = FileStream {
+            file: Arc::new(file),
+            position: range.start,
+            remaining,
+            in_flight: None,
+        };
         stream.start_read();
         stream
     }
@@ -376,7 +409,10 @@ impl FileStream {
             (&*file).seek(SeekFrom::Start(position))?;
             (&*file).take(want).read_to_end(&mut buf)?;
             if (buf.len() as u64) < want {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being read",
+                ));
             }
             Ok(Bytes::from(buf))
         }));
@@ -385,7 +421,9 @@ impl FileStream {
 
 impl ByteStream for FileStream {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        let Some(job) = self.in_flight.as_mut() else { return Poll::Ready(None) };
+        let Some(job) = self.in_flight.as_mut() else {
+            return Poll::Ready(None);
+        };
         let result = match std::pin::Pin::new(job).poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(result)) => result,
@@ -462,7 +500,10 @@ fn publish_file(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
 }
 
 fn absolute(path: &Path) -> String {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned()).to_string_lossy().into_owned()
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn not_found(e: io::Error) -> StorageError {
@@ -473,7 +514,9 @@ fn not_found(e: io::Error) -> StorageError {
 }
 
 /// Runs blocking filesystem work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result,
         Err(e) => Err(io::Error::other(e)),

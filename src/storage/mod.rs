@@ -99,7 +99,10 @@ pub struct ReadObject {
 
 impl fmt::Debug for ReadObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadObject").field("len", &self.len).field("modified", &self.modified).finish()
+        f.debug_struct("ReadObject")
+            .field("len", &self.len)
+            .field("modified", &self.modified)
+            .finish()
     }
 }
 

@@ -31,7 +31,11 @@ struct FileInfo {
     partial_uploads: Option<Vec<String>>,
     #[serde(default)]
     storage: Option<BTreeMap<String, String>>,
-    #[serde(rename = "TusgateTarget", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TusgateTarget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     target: Option<Target>,
     #[serde(rename = "TusgatePhase", default, skip_serializing_if = "is_receiving")]
     phase: Phase,
@@ -46,11 +50,17 @@ pub fn encode(info: &UploadInfo, storage: BTreeMap<String, String>) -> Vec<u8> {
     let (is_partial, is_final, partial_uploads) = match &info.concat {
         Concat::None => (false, false, None),
         Concat::Partial => (true, false, None),
-        Concat::Final(ids) => (false, true, Some(ids.iter().map(|id| id.to_string()).collect())),
+        Concat::Final(ids) => (
+            false,
+            true,
+            Some(ids.iter().map(|id| id.to_string()).collect()),
+        ),
     };
     let file_info = FileInfo {
         id: info.id.to_string(),
-        size: info.length.map_or(0, |len| i64::try_from(len).unwrap_or(i64::MAX)),
+        size: info
+            .length
+            .map_or(0, |len| i64::try_from(len).unwrap_or(i64::MAX)),
         size_is_deferred: info.length.is_none(),
         offset: i64::try_from(info.offset).unwrap_or(i64::MAX),
         meta_data: Some(info.metadata.clone()),
@@ -68,7 +78,8 @@ pub fn encode(info: &UploadInfo, storage: BTreeMap<String, String>) -> Vec<u8> {
 /// Parses a state file. The offset in it is only a hint; callers replace it with the truth.
 pub fn decode(bytes: &[u8]) -> Result<UploadInfo, String> {
     let file_info: FileInfo = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let id = UploadId::parse(&file_info.id).ok_or_else(|| format!("invalid ID {:?}", file_info.id))?;
+    let id =
+        UploadId::parse(&file_info.id).ok_or_else(|| format!("invalid ID {:?}", file_info.id))?;
     let concat = if file_info.is_final {
         let ids = file_info.partial_uploads.unwrap_or_default();
         let ids = ids
@@ -121,11 +132,20 @@ mod tests {
         let id = UploadId::generate();
         let partial = UploadId::generate();
         let mut info = UploadInfo::new(id, None, Metadata::new(), Concat::Final(vec![partial]));
-        info.target = Some(Target { path: "public/a.txt".into(), content_type: "text/plain".into() });
+        info.target = Some(Target {
+            path: "public/a.txt".into(),
+            content_type: "text/plain".into(),
+        });
         info.phase = Phase::Publishing;
         let bytes = encode(&info, BTreeMap::from([("Type".into(), "filestore".into())]));
         let text = String::from_utf8(bytes.clone()).expect("utf-8");
-        for field in ["\"ID\"", "\"SizeIsDeferred\":true", "\"IsFinal\":true", "\"PartialUploads\"", "\"MetaData\""] {
+        for field in [
+            "\"ID\"",
+            "\"SizeIsDeferred\":true",
+            "\"IsFinal\":true",
+            "\"PartialUploads\"",
+            "\"MetaData\"",
+        ] {
             assert!(text.contains(field), "{field} missing in {text}");
         }
         assert_eq!(decode(&bytes).expect("decodes"), info);

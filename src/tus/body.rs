@@ -71,7 +71,9 @@ pub struct Stops {
 
 impl std::fmt::Debug for Stops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stops").field("idle_timeout", &self.idle_timeout).finish_non_exhaustive()
+        f.debug_struct("Stops")
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,7 +158,9 @@ where
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(mut data) = frame.into_data() else { continue };
+                    let Ok(mut data) = frame.into_data() else {
+                        continue;
+                    };
                     if data.is_empty() {
                         continue;
                     }
@@ -194,7 +198,9 @@ where
     }
 
     fn accept(&mut self) -> bool {
-        let Some((hasher, expected)) = self.checksum.take() else { return true };
+        let Some((hasher, expected)) = self.checksum.take() else {
+            return true;
+        };
         // A chunk that did not arrive whole cannot match the digest of the whole chunk.
         let matches = self.stopped.is_none() && hasher.finish() == expected;
         self.checksum_failed = !matches;
@@ -212,7 +218,9 @@ fn classify(err: Box<dyn std::error::Error + Send + Sync>) -> Error {
             }
         }
         if let Some(io_err) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+            use std::io::ErrorKind::{
+                BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof,
+            };
             match io_err.kind() {
                 ConnectionReset | ConnectionAborted | BrokenPipe => return Error::ConnectionReset,
                 UnexpectedEof => return Error::UnexpectedEof,
@@ -250,16 +258,29 @@ mod tests {
     #[tokio::test]
     async fn overflow_delivers_exactly_the_remainder() {
         let (i, s) = (CancellationToken::new(), CancellationToken::new());
-        let mut source = BodySource::new(Full::new(Bytes::from_static(b"hello world")), 5, stops(&i, &s), None);
+        let mut source = BodySource::new(
+            Full::new(Bytes::from_static(b"hello world")),
+            5,
+            stops(&i, &s),
+            None,
+        );
         assert_eq!(drain(&mut source).await, b"hello");
-        assert!(matches!(source.take_stop(), Some(Error::UploadSizeExceeded)));
+        assert!(matches!(
+            source.take_stop(),
+            Some(Error::UploadSizeExceeded)
+        ));
     }
 
     #[tokio::test]
     async fn interruption_stops_reading() {
         let (i, s) = (CancellationToken::new(), CancellationToken::new());
         i.cancel();
-        let mut source = BodySource::new(Full::new(Bytes::from_static(b"data")), 10, stops(&i, &s), None);
+        let mut source = BodySource::new(
+            Full::new(Bytes::from_static(b"data")),
+            10,
+            stops(&i, &s),
+            None,
+        );
         assert!(drain(&mut source).await.is_empty());
         assert!(matches!(source.take_stop(), Some(Error::UploadInterrupted)));
     }
@@ -267,10 +288,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn silence_times_out() {
         let (i, s) = (CancellationToken::new(), CancellationToken::new());
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(1);
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(1);
         let body = StreamBody::new(tokio_stream_shim::Receiver(rx));
         let mut source = BodySource::new(body, 10, stops(&i, &s), None);
-        tx.send(Ok(http_body::Frame::data(Bytes::from_static(b"ab")))).await.expect("send");
+        tx.send(Ok(http_body::Frame::data(Bytes::from_static(b"ab"))))
+            .await
+            .expect("send");
         assert_eq!(drain(&mut source).await, b"ab");
         assert!(matches!(source.take_stop(), Some(Error::ReadTimeout)));
         drop(tx);
@@ -280,17 +304,40 @@ mod tests {
     async fn checksum_accepts_matching_and_rejects_other_bytes() {
         let (i, s) = (CancellationToken::new(), CancellationToken::new());
         let digest = sha1::Sha1::digest(b"hello").to_vec();
-        let good = Checksum { algorithm: ChecksumAlgorithm::Sha1, digest: digest.clone() };
-        let mut source = BodySource::new(Full::new(Bytes::from_static(b"hello")), 5, stops(&i, &s), Some(good));
+        let good = Checksum {
+            algorithm: ChecksumAlgorithm::Sha1,
+            digest: digest.clone(),
+        };
+        let mut source = BodySource::new(
+            Full::new(Bytes::from_static(b"hello")),
+            5,
+            stops(&i, &s),
+            Some(good),
+        );
         drain(&mut source).await;
         assert!(source.accept());
-        let bad = Checksum { algorithm: ChecksumAlgorithm::Sha1, digest };
-        let mut source = BodySource::new(Full::new(Bytes::from_static(b"hellO")), 5, stops(&i, &s), Some(bad));
+        let bad = Checksum {
+            algorithm: ChecksumAlgorithm::Sha1,
+            digest,
+        };
+        let mut source = BodySource::new(
+            Full::new(Bytes::from_static(b"hellO")),
+            5,
+            stops(&i, &s),
+            Some(bad),
+        );
         drain(&mut source).await;
         assert!(!source.accept());
         assert!(source.checksum_failed());
         // Collecting a body the normal way still works for the types used here.
-        assert_eq!(Full::new(Bytes::from_static(b"x")).collect().await.map(|c| c.to_bytes()).ok(), Some(Bytes::from_static(b"x")));
+        assert_eq!(
+            Full::new(Bytes::from_static(b"x"))
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .ok(),
+            Some(Bytes::from_static(b"x"))
+        );
     }
 
     /// A minimal `Stream` over an mpsc receiver, so tests need no extra crate.
@@ -298,7 +345,7 @@ mod tests {
         use std::pin::Pin;
         use std::task::{Context, Poll};
 
-        pub struct Receiver<T>(pub tokio::sync::mpsc::Receiver<T>);
+        pub(super) struct Receiver<T>(pub(super) tokio::sync::mpsc::Receiver<T>);
 
         impl<T> futures_core::Stream for Receiver<T> {
             type Item = T;

@@ -4,7 +4,8 @@
 //! tus, but tus-js-client's own tests rely on it.
 
 use http::header::{
-    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LAST_MODIFIED, RANGE,
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LAST_MODIFIED,
+    RANGE,
 };
 use http::{Response, StatusCode};
 
@@ -44,10 +45,18 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
     response::set_header(&mut response, ACCEPT_RANGES, "bytes");
     response::set_header(&mut response, CONTENT_LENGTH, span.end - span.start);
     if status == StatusCode::PARTIAL_CONTENT {
-        response::set_header(&mut response, CONTENT_RANGE, format!("bytes {}-{}/{len}", span.start, span.end - 1));
+        response::set_header(
+            &mut response,
+            CONTENT_RANGE,
+            format!("bytes {}-{}/{len}", span.start, span.end - 1),
+        );
     }
     if let Some(modified) = object.modified {
-        response::set_header(&mut response, LAST_MODIFIED, httpdate::fmt_http_date(modified));
+        response::set_header(
+            &mut response,
+            LAST_MODIFIED,
+            httpdate::fmt_http_date(modified),
+        );
     }
     *response.body_mut() = Body::stream(stream, span.end - span.start);
     Ok(response)
@@ -55,9 +64,22 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
 
 /// Media types a browser may show inline: none of them can run script (tusd's allow-list).
 const INLINE_TYPES: &[&str] = &[
-    "text/plain", "image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "audio/wave",
-    "audio/wav", "audio/x-wav", "audio/x-pn-wav", "audio/webm", "audio/ogg", "video/mp4", "video/webm",
-    "video/ogg", "application/ogg",
+    "text/plain",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/webp",
+    "audio/wave",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/x-pn-wav",
+    "audio/webm",
+    "audio/ogg",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "application/ogg",
 ];
 
 /// tusd's `filterContentType`.
@@ -66,9 +88,15 @@ fn content_type_and_disposition(metadata: &Metadata) -> (String, String) {
     let (content_type, mut disposition) = match media_type_essence(filetype) {
         Some(essence) => {
             let inline = INLINE_TYPES.contains(&essence.as_str());
-            (filetype.to_owned(), if inline { "inline" } else { "attachment" }.to_owned())
+            (
+                filetype.to_owned(),
+                if inline { "inline" } else { "attachment" }.to_owned(),
+            )
         }
-        None => ("application/octet-stream".to_owned(), "attachment".to_owned()),
+        None => (
+            "application/octet-stream".to_owned(),
+            "attachment".to_owned(),
+        ),
     };
     if let Some(filename) = metadata.get("filename") {
         disposition.push_str(";filename=");
@@ -80,7 +108,11 @@ fn content_type_and_disposition(metadata: &Metadata) -> (String, String) {
 /// The lower-cased `type/subtype` of a well-formed media type (with optional `; k=v`
 /// parameters), as Go's `mime.ParseMediaType` accepts it; `None` if it is malformed.
 fn media_type_essence(value: &str) -> Option<String> {
-    let is_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b));
+    let is_token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
     let mut parts = value.split(';');
     let essence = parts.next()?.trim();
     let (kind, sub) = essence.split_once('/')?;
@@ -126,7 +158,10 @@ mod tests {
     use super::*;
 
     fn meta(pairs: &[(&str, &str)]) -> Metadata {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -134,14 +169,26 @@ mod tests {
         let m = meta(&[("filetype", "image/jpeg"), ("filename", "file.jpg\"evil")]);
         assert_eq!(
             content_type_and_disposition(&m),
-            ("image/jpeg".into(), "inline;filename=\"file.jpg\\\"evil\"".into())
+            (
+                "image/jpeg".into(),
+                "inline;filename=\"file.jpg\\\"evil\"".into()
+            )
         );
         let m = meta(&[("filetype", "text/html")]);
-        assert_eq!(content_type_and_disposition(&m), ("text/html".into(), "attachment".into()));
+        assert_eq!(
+            content_type_and_disposition(&m),
+            ("text/html".into(), "attachment".into())
+        );
         let m = meta(&[("filetype", "audio/ogg; codecs=opus")]);
         assert_eq!(content_type_and_disposition(&m).1, "inline");
         let m = meta(&[("filetype", "not a type")]);
-        assert_eq!(content_type_and_disposition(&m), ("application/octet-stream".into(), "attachment".into()));
-        assert_eq!(content_type_and_disposition(&Metadata::new()).0, "application/octet-stream");
+        assert_eq!(
+            content_type_and_disposition(&m),
+            ("application/octet-stream".into(), "attachment".into())
+        );
+        assert_eq!(
+            content_type_and_disposition(&Metadata::new()).0,
+            "application/octet-stream"
+        );
     }
 }

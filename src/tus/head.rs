@@ -20,27 +20,49 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
     ctx.check_not_expired(&info)?;
 
     let mut response = response::empty(StatusCode::OK);
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response::set_header(&mut response, HeaderName::from_static("upload-offset"), info.offset);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response::set_header(
+        &mut response,
+        HeaderName::from_static("upload-offset"),
+        info.offset,
+    );
     match &info.concat {
         Concat::None => {}
         Concat::Partial => {
-            response.headers_mut().insert("upload-concat", HeaderValue::from_static("partial"));
+            response
+                .headers_mut()
+                .insert("upload-concat", HeaderValue::from_static("partial"));
         }
         Concat::Final(ids) => {
             let urls: Vec<String> = ids.iter().map(|id| ctx.upload_url(id)).collect();
-            response::set_header(&mut response, HeaderName::from_static("upload-concat"), format!("final;{}", urls.join(" ")));
+            response::set_header(
+                &mut response,
+                HeaderName::from_static("upload-concat"),
+                format!("final;{}", urls.join(" ")),
+            );
         }
     }
     if !info.metadata.is_empty() {
-        response::set_header(&mut response, HeaderName::from_static("upload-metadata"), serialize_metadata(&info.metadata));
+        response::set_header(
+            &mut response,
+            HeaderName::from_static("upload-metadata"),
+            serialize_metadata(&info.metadata),
+        );
     }
     match info.length {
         None => {
-            response.headers_mut().insert("upload-defer-length", HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("upload-defer-length", HeaderValue::from_static("1"));
         }
         Some(length) => {
-            response::set_header(&mut response, HeaderName::from_static("upload-length"), length);
+            response::set_header(
+                &mut response,
+                HeaderName::from_static("upload-length"),
+                length,
+            );
             response::set_header(&mut response, CONTENT_LENGTH, length);
         }
     }

@@ -148,14 +148,19 @@ pub struct Checksum {
 }
 
 pub fn parse_checksum(header: &str) -> Result<Checksum, Error> {
-    let (name, encoded) = header.trim().split_once(' ').ok_or(Error::InvalidChecksum)?;
+    let (name, encoded) = header
+        .trim()
+        .split_once(' ')
+        .ok_or(Error::InvalidChecksum)?;
     let algorithm = match name.to_ascii_lowercase().as_str() {
         "sha1" => ChecksumAlgorithm::Sha1,
         "md5" => ChecksumAlgorithm::Md5,
         "sha256" => ChecksumAlgorithm::Sha256,
         _ => return Err(Error::UnsupportedChecksumAlgorithm),
     };
-    let digest = STANDARD.decode(encoded.trim()).map_err(|_| Error::InvalidChecksum)?;
+    let digest = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| Error::InvalidChecksum)?;
     if digest.len() != algorithm.digest_len() {
         return Err(Error::InvalidChecksum);
     }
@@ -203,7 +208,10 @@ pub fn host_and_proto<'a>(
         }
     }
     let default_port = if proto == "https" { ":443" } else { ":80" };
-    (host.strip_suffix(default_port).unwrap_or(host).to_owned(), proto)
+    (
+        host.strip_suffix(default_port).unwrap_or(host).to_owned(),
+        proto,
+    )
 }
 
 #[cfg(test)]
@@ -228,7 +236,8 @@ mod tests {
 
     #[test]
     fn metadata_is_parsed_leniently() {
-        let meta = parse_metadata("name bHVucmpzLnBuZw==,type aW1hZ2UvcG5n, empty,bad !!!,a b c, d");
+        let meta =
+            parse_metadata("name bHVucmpzLnBuZw==,type aW1hZ2UvcG5n, empty,bad !!!,a b c, d");
         assert_eq!(meta.get("name").map(String::as_str), Some("lunrjs.png"));
         assert_eq!(meta.get("type").map(String::as_str), Some("image/png"));
         assert_eq!(meta.get("empty").map(String::as_str), Some(""));
@@ -258,23 +267,50 @@ mod tests {
     #[test]
     fn concat_header() {
         let a = "0123456789abcdef0123456789abcdef";
-        assert!(matches!(parse_concat("partial", "/files/"), Ok(ConcatRequest::Partial)));
+        assert!(matches!(
+            parse_concat("partial", "/files/"),
+            Ok(ConcatRequest::Partial)
+        ));
         let header = format!("final;http://tus.io/files/{a} /files/b/");
         let Ok(ConcatRequest::Final(ids)) = parse_concat(&header, "/files/") else {
             panic!("not final")
         };
-        assert_eq!(ids.iter().map(UploadId::as_str).collect::<Vec<_>>(), [a, "b"]);
-        assert!(matches!(parse_concat("final; /files/a", "/files/"), Ok(ConcatRequest::Final(_))));
-        assert!(matches!(parse_concat("final;", "/files/"), Err(Error::InvalidConcat)));
-        assert!(matches!(parse_concat("final; ", "/files/"), Err(Error::InvalidConcat)));
-        assert!(matches!(parse_concat("Partial", "/files/"), Err(Error::InvalidConcat)));
-        assert!(matches!(parse_concat("final;/other/a", "/files/"), Err(Error::UploadNotFound)));
-        assert!(matches!(parse_concat("final;/files/../x", "/files/"), Err(Error::UploadNotFound)));
+        assert_eq!(
+            ids.iter().map(UploadId::as_str).collect::<Vec<_>>(),
+            [a, "b"]
+        );
+        assert!(matches!(
+            parse_concat("final; /files/a", "/files/"),
+            Ok(ConcatRequest::Final(_))
+        ));
+        assert!(matches!(
+            parse_concat("final;", "/files/"),
+            Err(Error::InvalidConcat)
+        ));
+        assert!(matches!(
+            parse_concat("final; ", "/files/"),
+            Err(Error::InvalidConcat)
+        ));
+        assert!(matches!(
+            parse_concat("Partial", "/files/"),
+            Err(Error::InvalidConcat)
+        ));
+        assert!(matches!(
+            parse_concat("final;/other/a", "/files/"),
+            Err(Error::UploadNotFound)
+        ));
+        assert!(matches!(
+            parse_concat("final;/files/../x", "/files/"),
+            Err(Error::UploadNotFound)
+        ));
     }
 
     #[test]
     fn creation_length_checks_run_in_tusd_order() {
-        assert!(matches!(parse_creation_length(Some("5"), None), Ok(Some(5))));
+        assert!(matches!(
+            parse_creation_length(Some("5"), None),
+            Ok(Some(5))
+        ));
         assert!(matches!(parse_creation_length(None, Some("1")), Ok(None)));
         assert!(matches!(
             parse_creation_length(Some("5"), Some("1")),
@@ -288,8 +324,14 @@ mod tests {
             parse_creation_length(None, Some("bad")),
             Err(Error::InvalidUploadDeferLength)
         ));
-        assert!(matches!(parse_creation_length(Some("-5"), None), Err(Error::InvalidUploadLength)));
-        assert!(matches!(parse_creation_length(None, None), Err(Error::InvalidUploadLength)));
+        assert!(matches!(
+            parse_creation_length(Some("-5"), None),
+            Err(Error::InvalidUploadLength)
+        ));
+        assert!(matches!(
+            parse_creation_length(None, None),
+            Err(Error::InvalidUploadLength)
+        ));
     }
 
     #[test]
@@ -298,10 +340,22 @@ mod tests {
         let parsed = parse_checksum(&format!("sha1 {sha1_empty}")).expect("valid");
         assert_eq!(parsed.algorithm, ChecksumAlgorithm::Sha1);
         assert_eq!(parsed.digest.len(), 20);
-        assert!(matches!(parse_checksum("crc32 AAAA"), Err(Error::UnsupportedChecksumAlgorithm)));
-        assert!(matches!(parse_checksum("sha1"), Err(Error::InvalidChecksum)));
-        assert!(matches!(parse_checksum("sha1 !!!"), Err(Error::InvalidChecksum)));
-        assert!(matches!(parse_checksum("md5 AAAA"), Err(Error::InvalidChecksum)));
+        assert!(matches!(
+            parse_checksum("crc32 AAAA"),
+            Err(Error::UnsupportedChecksumAlgorithm)
+        ));
+        assert!(matches!(
+            parse_checksum("sha1"),
+            Err(Error::InvalidChecksum)
+        ));
+        assert!(matches!(
+            parse_checksum("sha1 !!!"),
+            Err(Error::InvalidChecksum)
+        ));
+        assert!(matches!(
+            parse_checksum("md5 AAAA"),
+            Err(Error::InvalidChecksum)
+        ));
     }
 
     #[test]
@@ -311,7 +365,10 @@ mod tests {
             "x-forwarded-proto" => Some("https"),
             _ => None,
         };
-        assert_eq!(host_and_proto("tus.io", false, false, headers), ("tus.io".into(), "http"));
+        assert_eq!(
+            host_and_proto("tus.io", false, false, headers),
+            ("tus.io".into(), "http")
+        );
         assert_eq!(
             host_and_proto("tus.io", false, true, headers),
             ("proxy.example".into(), "https")
@@ -321,10 +378,19 @@ mod tests {
             "forwarded" => Some("for=1.2.3.4; proto=https; host=\"fw.example:443\""),
             _ => None,
         };
-        assert_eq!(host_and_proto("tus.io", false, true, forwarded), ("fw.example".into(), "https"));
+        assert_eq!(
+            host_and_proto("tus.io", false, true, forwarded),
+            ("fw.example".into(), "https")
+        );
         let bad_proto = |name: &str| (name == "x-forwarded-proto").then_some("ftp");
-        assert_eq!(host_and_proto("tus.io:80", false, true, bad_proto), ("tus.io".into(), "http"));
+        assert_eq!(
+            host_and_proto("tus.io:80", false, true, bad_proto),
+            ("tus.io".into(), "http")
+        );
         // Without the flag no port is stripped either.
-        assert_eq!(host_and_proto("tus.io:80", false, false, bad_proto), ("tus.io:80".into(), "http"));
+        assert_eq!(
+            host_and_proto("tus.io:80", false, false, bad_proto),
+            ("tus.io:80".into(), "http")
+        );
     }
 }

@@ -14,8 +14,8 @@
 pub mod body;
 mod delete;
 mod get;
-pub mod headers;
 mod head;
+pub mod headers;
 mod options;
 mod patch;
 mod post;
@@ -71,7 +71,9 @@ impl<'a> Ctx<'a> {
     pub fn upload_url(&self, id: &UploadId) -> String {
         let host = self.header(HOST).or(self.authority).unwrap_or("");
         let (host, proto) =
-            headers::host_and_proto(host, false, self.app.config.behind_proxy, |name| self.header(name));
+            headers::host_and_proto(host, false, self.app.config.behind_proxy, |name| {
+                self.header(name)
+            });
         format!("{proto}://{host}{}{id}", self.app.config.base_path)
     }
 
@@ -100,7 +102,11 @@ impl<'a> Ctx<'a> {
 /// Adds `Upload-Expires` for an incomplete, expiring upload.
 pub fn set_expires(ctx: &Ctx<'_>, response: &mut Response<Body>, info: &UploadInfo) {
     if let Some(at) = ctx.expires_at(info) {
-        response::set_header(response, HeaderName::from_static("upload-expires"), httpdate::fmt_http_date(at));
+        response::set_header(
+            response,
+            HeaderName::from_static("upload-expires"),
+            httpdate::fmt_http_date(at),
+        );
     }
 }
 
@@ -113,7 +119,11 @@ where
     let (parts, body) = request.into_parts();
     let mut method = parts.method.clone();
     if method == Method::POST {
-        if let Some(over) = parts.headers.get("x-http-method-override").filter(|v| !v.is_empty()) {
+        if let Some(over) = parts
+            .headers
+            .get("x-http-method-override")
+            .filter(|v| !v.is_empty())
+        {
             if let Ok(over) = Method::from_bytes(over.as_bytes()) {
                 method = over;
             }
@@ -122,18 +132,28 @@ where
     app.metrics.count_request(&method);
 
     let cors_headers = match (&app.config.cors, parts.headers.get(ORIGIN)) {
-        (Some(cors), Some(origin)) if !origin.is_empty() => match cors.headers_for(origin, method == Method::OPTIONS) {
-            Some(headers) => Some(headers),
-            None => return error_response(app, &method, Error::OriginNotAllowed),
-        },
+        (Some(cors), Some(origin)) if !origin.is_empty() => {
+            match cors.headers_for(origin, method == Method::OPTIONS) {
+                Some(headers) => Some(headers),
+                None => return error_response(app, &method, Error::OriginNotAllowed),
+            }
+        }
         _ => None,
     };
 
-    let ctx = Ctx { app, method: method.clone(), headers: &parts.headers, authority: parts.uri.authority().map(|a| a.as_str()) };
+    let ctx = Ctx {
+        app,
+        method: method.clone(),
+        headers: &parts.headers,
+        authority: parts.uri.authority().map(|a| a.as_str()),
+    };
     let id = rest.trim_matches('/');
     let result = if method == Method::OPTIONS {
         Ok(options::handle(&ctx))
-    } else if method != Method::GET && method != Method::HEAD && ctx.header("tus-resumable") != Some(TUS_VERSION) {
+    } else if method != Method::GET
+        && method != Method::HEAD
+        && ctx.header("tus-resumable") != Some(TUS_VERSION)
+    {
         Err(Error::UnsupportedVersion)
     } else if id.is_empty() {
         match method {
@@ -141,7 +161,9 @@ where
             _ => Err(Error::MethodNotAllowed { allow: "POST" }),
         }
     } else {
-        let upload_methods = Error::MethodNotAllowed { allow: "GET, HEAD, PATCH, DELETE" };
+        let upload_methods = Error::MethodNotAllowed {
+            allow: "GET, HEAD, PATCH, DELETE",
+        };
         match method {
             Method::HEAD => head::handle(&ctx, id).await,
             Method::PATCH => patch::handle(&ctx, id, body).await,
@@ -156,7 +178,10 @@ where
     };
     let headers = response.headers_mut();
     headers.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Some(cors_headers) = cors_headers {
         headers.extend(cors_headers);
     }
@@ -169,10 +194,21 @@ fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
     if let Error::Storage(source) = &err {
         tracing::error!(error = %source, "storage failure");
     }
-    app.metrics.errors_total.with_label_values(&[status.as_str(), err.code()]).inc();
+    app.metrics
+        .errors_total
+        .with_label_values(&[status.as_str(), err.code()])
+        .inc();
     let mut response = response::text(status, err.body());
+    if let Error::UnsupportedVersion = err {
+        // The spec requires it; tusd omits it (a documented difference).
+        response
+            .headers_mut()
+            .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    }
     if let Error::MethodNotAllowed { allow } = err {
-        response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        response
+            .headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static(allow));
         response.headers_mut().remove(http::header::CONTENT_TYPE);
     }
     if *method == Method::HEAD {

@@ -23,8 +23,14 @@ where
     if ctx.header(CONTENT_TYPE) != Some(OFFSET_OCTET_STREAM) {
         return Err(Error::InvalidContentType);
     }
-    let offset = ctx.header("upload-offset").and_then(parse_size).ok_or(Error::InvalidOffset)?;
-    let checksum = ctx.header("upload-checksum").map(headers::parse_checksum).transpose()?;
+    let offset = ctx
+        .header("upload-offset")
+        .and_then(parse_size)
+        .ok_or(Error::InvalidOffset)?;
+    let checksum = ctx
+        .header("upload-checksum")
+        .map(headers::parse_checksum)
+        .transpose()?;
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
 
     let lock = app.locks.lock(&id).await.map_err(Ctx::lock_timeout)?;

@@ -26,7 +26,9 @@ where
     if concat_header.is_some() && !app.config.concatenation {
         return Err(Error::ConcatenationUnsupported);
     }
-    let concat = concat_header.map(|h| headers::parse_concat(h, &app.config.base_path)).transpose()?;
+    let concat = concat_header
+        .map(|h| headers::parse_concat(h, &app.config.base_path))
+        .transpose()?;
 
     let mut partials = Vec::new();
     let (length, concat) = match concat {
@@ -46,8 +48,15 @@ where
             (Some(size), Concat::Final(ids))
         }
         other => {
-            let length = headers::parse_creation_length(ctx.header("upload-length"), ctx.header("upload-defer-length"))?;
-            let concat = if other == Some(ConcatRequest::Partial) { Concat::Partial } else { Concat::None };
+            let length = headers::parse_creation_length(
+                ctx.header("upload-length"),
+                ctx.header("upload-defer-length"),
+            )?;
+            let concat = if other == Some(ConcatRequest::Partial) {
+                Concat::Partial
+            } else {
+                Concat::None
+            };
             (length, concat)
         }
     };
@@ -75,7 +84,11 @@ where
     if contains_chunk {
         let lock = app.locks.lock(&info.id).await.map_err(Ctx::lock_timeout)?;
         write_chunk(ctx, &mut info, body, &lock, None).await?;
-        response::set_header(&mut response, http::HeaderName::from_static("upload-offset"), info.offset);
+        response::set_header(
+            &mut response,
+            http::HeaderName::from_static("upload-offset"),
+            info.offset,
+        );
     } else if info.length == Some(0) {
         finish_if_complete(ctx, &mut info).await?;
     }

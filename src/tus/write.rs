@@ -35,7 +35,10 @@ where
     }
     let mut limit = match info.length {
         Some(length) => length - info.offset,
-        None => app.config.max_size.map_or(u64::MAX, |max| max.saturating_sub(info.offset)),
+        None => app
+            .config
+            .max_size
+            .map_or(u64::MAX, |max| max.saturating_sub(info.offset)),
     };
     if let Some(declared) = content_length.filter(|&n| n > 0) {
         limit = declared;

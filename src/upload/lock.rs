@@ -42,7 +42,10 @@ pub struct LockTable {
 
 impl LockTable {
     pub fn new(acquire_timeout: Duration) -> Arc<Self> {
-        Arc::new(LockTable { slots: Mutex::new(HashMap::new()), acquire_timeout })
+        Arc::new(LockTable {
+            slots: Mutex::new(HashMap::new()),
+            acquire_timeout,
+        })
     }
 
     /// Locks `id`, interrupting the current holder if there is one.
@@ -75,20 +78,32 @@ impl LockTable {
     fn slot(self: &Arc<Self>, id: &UploadId) -> LockSlot {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = slots.entry(id.clone()).or_insert_with(|| {
-            Arc::new(Slot { permit: Arc::new(Semaphore::new(1)), holder_release: Mutex::new(None) })
+            Arc::new(Slot {
+                permit: Arc::new(Semaphore::new(1)),
+                holder_release: Mutex::new(None),
+            })
         });
-        LockSlot { table: Arc::clone(self), id: id.clone(), slot: Arc::clone(slot) }
+        LockSlot {
+            table: Arc::clone(self),
+            id: id.clone(),
+            slot: Arc::clone(slot),
+        }
     }
 
     /// Number of uploads with a holder or waiters (for tests and metrics).
     pub fn active(&self) -> usize {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
 impl Slot {
     fn holder(&self) -> std::sync::MutexGuard<'_, Option<CancellationToken>> {
-        self.holder_release.lock().unwrap_or_else(PoisonError::into_inner)
+        self.holder_release
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -106,13 +121,21 @@ impl LockSlot {
     fn hold(self, permit: OwnedSemaphorePermit) -> UploadLock {
         let release = CancellationToken::new();
         *self.slot.holder() = Some(release.clone());
-        UploadLock { release, _permit: permit, slot: self }
+        UploadLock {
+            release,
+            _permit: permit,
+            slot: self,
+        }
     }
 }
 
 impl Drop for LockSlot {
     fn drop(&mut self) {
-        let mut slots = self.table.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self
+            .table
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // Two references left: the table's and ours. Nobody holds or waits.
         if Arc::strong_count(&self.slot) == 2 {
             slots.remove(&self.id);

@@ -171,18 +171,28 @@ mod tests {
         let a = UploadId::generate();
         let b = UploadId::generate();
         assert_eq!(a.as_str().len(), 32);
-        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a.as_str()
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_ne!(a, b);
     }
 
     #[test]
     fn request_ids_cannot_name_paths() {
-        for bad in ["", "..", "a/b", "a\\b", ".info", "a.info", "%2e", "a b", "é"] {
+        for bad in [
+            "", "..", "a/b", "a\\b", ".info", "a.info", "%2e", "a b", "é",
+        ] {
             assert!(UploadId::parse(bad).is_none(), "{bad:?} accepted");
         }
         let long = "a".repeat(MAX_ID_LEN + 1);
         assert!(UploadId::parse(&long).is_none());
-        for good in ["0123456789abcdef0123456789abcdef", "abc+multipart-id_x", "A"] {
+        for good in [
+            "0123456789abcdef0123456789abcdef",
+            "abc+multipart-id_x",
+            "A",
+        ] {
             assert!(UploadId::parse(good).is_some(), "{good:?} rejected");
         }
     }
