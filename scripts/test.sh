@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`.ci/run` calls this). Installs what it needs
+# (scripts/deps.sh), builds tusgate once in release mode and runs every stage against it; the
+# conformance and client suites also run against tusd itself, to prove they describe real tusd
+# behaviour. Every server is started by the suites on 127.0.0.1 and stopped by them.
+#
+# Stages run even after one fails; the last line counts them, and the exit status is non-zero
+# if any failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+passed=() failed=()
+stage() {
+    local name=$1; shift
+    echo
+    echo "=== $name"
+    local started=$SECONDS
+    if "$@"; then
+        passed+=("$name")
+        echo "=== $name: passed ($((SECONDS - started)) s)"
+    else
+        failed+=("$name")
+        echo "=== $name: FAILED ($((SECONDS - started)) s)"
+    fi
+}
+
+if ! bash scripts/deps.sh; then
+    echo "dependencies could not be installed"
+    echo "stages: 0 passed, 1 failed"
+    exit 1
+fi
+
+tusgate="$root/target/release/tusgate"
+tusd="$root/.tools/bin/tusd"
+
+stage "format" cargo fmt --check
+stage "build" cargo build --release --locked
+stage "clippy" cargo clippy --release --locked --all-targets -- -D warnings
+stage "unit tests and conformance (tusgate)" cargo test --release --locked
+stage "conformance (tusd v2.10.0)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVER="$tusd" \
+    cargo test --release --locked --test conformance
+stage "tus-js-client (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
+    npm --prefix clients/js test
+stage "tus-js-client (tusd v2.10.0)" env TUS_SERVER_BIN="$tusd" npm --prefix clients/js test
+stage "tuspy (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
+    bash clients/python/run.sh
+stage "tuspy (tusd v2.10.0)" env TUS_SERVER_BIN="$tusd" bash clients/python/run.sh
+stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
+
+echo
+for name in "${passed[@]}"; do echo "  ok      $name"; done
+for name in "${failed[@]}"; do echo "  FAILED  $name"; done
+echo "stages: ${#passed[@]} passed, ${#failed[@]} failed"
+((${#failed[@]} == 0))
