@@ -31,17 +31,25 @@ pub struct App {
 /// Where a request goes, decided from its path alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
-    /// The tus endpoint; `rest` is the path after the base path (`""` = the collection).
+    /// The tus endpoint; `rest` is the raw path after the base path (`""` = the collection).
     Tus {
         rest: &'a str,
+    },
+    /// A download; `path` is the nginx-normalised path (it includes the mount).
+    Assets {
+        path: Vec<u8>,
     },
     Metrics,
     Health,
     Greeting,
+    /// The path cannot be decoded (nginx answers 400).
+    BadRequest,
     NotFound,
 }
 
 impl<'a> Route<'a> {
+    /// Tus paths are matched raw, as tusd does; everything else on the nginx-normalised path,
+    /// as nginx chooses its locations.
     pub fn parse(path: &'a str, config: &Config) -> Route<'a> {
         if config.metrics_path.as_deref() == Some(path) {
             return Route::Metrics;
@@ -50,16 +58,32 @@ impl<'a> Route<'a> {
             return Route::Health;
         }
         let base = config.base_path.as_str();
-        if let Some(rest) = path.strip_prefix(base) {
-            return Route::Tus { rest };
+        let mount = config.assets.mount.as_str();
+        if base != "/" {
+            if let Some(rest) = path.strip_prefix(base) {
+                return Route::Tus { rest };
+            }
+            if path == base.trim_end_matches('/') {
+                return Route::Tus { rest: "" };
+            }
         }
-        if path == base.trim_end_matches('/') && base != "/" {
-            return Route::Tus { rest: "" };
+        let Ok(normalized) = crate::download::uri::normalize(path.as_bytes()) else {
+            return Route::BadRequest;
+        };
+        if normalized
+            .strip_prefix(mount.as_bytes())
+            .is_some_and(|rest| rest.starts_with(b"/"))
+        {
+            return Route::Assets { path: normalized };
         }
-        if path == "/" && config.show_greeting {
-            return Route::Greeting;
+        if base == "/" {
+            return Route::Tus { rest: &path[1..] };
         }
-        Route::NotFound
+        match normalized.as_slice() {
+            b"/" if config.show_greeting => Route::Greeting,
+            b"/health" => Route::Health,
+            _ => Route::NotFound,
+        }
     }
 }
 
@@ -92,6 +116,11 @@ impl App {
         let path = request.uri().path().to_owned();
         let response = match Route::parse(&path, &self.config) {
             Route::Tus { rest } => tus::handle(self, request, rest).await,
+            Route::Assets { path } => {
+                let query = request.uri().query().map(str::as_bytes);
+                crate::download::handle(self, &method, request.headers(), &path, query).await
+            }
+            Route::BadRequest => response::text(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
             Route::Metrics => {
                 let mut response = response::text(StatusCode::OK, self.metrics.render());
                 response::set_header(
@@ -183,6 +212,32 @@ mod tests {
         assert_eq!(Route::parse("/health", &c), Route::Health);
         assert_eq!(Route::parse("/", &c), Route::Greeting);
         assert_eq!(Route::parse("/other", &c), Route::NotFound);
+        assert_eq!(
+            Route::parse("/assets/public/a.txt", &c),
+            Route::Assets {
+                path: b"/assets/public/a.txt".to_vec()
+            }
+        );
+        assert_eq!(
+            Route::parse("/assets/", &c),
+            Route::Assets {
+                path: b"/assets/".to_vec()
+            }
+        );
+        assert_eq!(Route::parse("/assets", &c), Route::NotFound);
+        assert_eq!(
+            Route::parse("/%61ssets/public/x", &c),
+            Route::Assets {
+                path: b"/assets/public/x".to_vec()
+            }
+        );
+        assert_eq!(
+            Route::parse("/x/../assets/private/y", &c),
+            Route::Assets {
+                path: b"/assets/private/y".to_vec()
+            }
+        );
+        assert_eq!(Route::parse("/assets/%zz", &c), Route::BadRequest);
     }
 
     #[test]
@@ -191,6 +246,12 @@ mod tests {
         assert_eq!(Route::parse("/", &c), Route::Tus { rest: "" });
         assert_eq!(Route::parse("/abc", &c), Route::Tus { rest: "abc" });
         assert_eq!(Route::parse("/metrics", &c), Route::Tus { rest: "metrics" });
+        assert_eq!(
+            Route::parse("/assets/public/x", &c),
+            Route::Assets {
+                path: b"/assets/public/x".to_vec()
+            }
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cors::CorsConfig;
+use crate::download::AssetsConfig;
 use crate::storage::FsyncPolicy;
 use crate::tokens::{Prefixes, Secret, UploadTokens};
 
@@ -42,6 +43,7 @@ pub struct Config {
     pub assets_dir: PathBuf,
     pub fsync: FsyncPolicy,
     pub tokens: UploadTokens,
+    pub assets: AssetsConfig,
     pub network_timeout: Duration,
     pub acquire_lock_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -100,6 +102,23 @@ to accept uploads from anyone, as plain tusd does"
                 port: args.port,
             },
         };
+        let mount = format!("/{}", args.assets_base_path.trim_matches('/'));
+        if mount == "/" {
+            return Err("--assets-base-path must not be /: downloads need their own path".into());
+        }
+        let header = |value: &str, what: &str| {
+            http::HeaderValue::try_from(value).map_err(|_| format!("invalid {what}: {value:?}"))
+        };
+        let assets = AssetsConfig {
+            mount,
+            secure_link_secret: read_secret(
+                "secure_link secret",
+                args.secure_link_secret.as_deref(),
+                args.secure_link_secret_file.as_deref(),
+            )?,
+            public_cache_control: header(&args.public_cache_control, "--public-cache-control")?,
+            private_cache_control: header(&args.private_cache_control, "--private-cache-control")?,
+        };
         let trimmed = args.base_path.trim_matches('/');
         let base_path = if trimmed.is_empty() {
             "/".to_owned()
@@ -130,6 +149,7 @@ to accept uploads from anyone, as plain tusd does"
                     private: args.private_prefix.clone(),
                 },
             ),
+            assets,
             network_timeout: args.network_timeout,
             acquire_lock_timeout: args.acquire_lock_timeout,
             shutdown_timeout: args.shutdown_timeout,
@@ -340,6 +360,43 @@ pub struct ServeArgs {
         help_heading = "Upload tokens"
     )]
     pub private_prefix: String,
+    // --- Downloads ---
+    /// URL path under which published assets are served (granite-assets `base_url`'s path).
+    #[arg(
+        long,
+        env = "TUSGATE_ASSETS_BASE_PATH",
+        default_value = "/assets",
+        help_heading = "Downloads"
+    )]
+    pub assets_base_path: String,
+    /// Secret of nginx-style `secure_link` download tokens (granite-assets `secure_link_secret`).
+    #[arg(
+        long,
+        env = "SECURE_LINK_SECRET",
+        hide_env_values = true,
+        help_heading = "Downloads"
+    )]
+    pub secure_link_secret: Option<String>,
+    /// File holding the secure_link secret (for Docker secrets).
+    #[arg(long, env = "SECURE_LINK_SECRET_FILE", help_heading = "Downloads")]
+    pub secure_link_secret_file: Option<PathBuf>,
+    /// Cache-Control of public downloads.
+    #[arg(
+        long,
+        env = "TUSGATE_PUBLIC_CACHE_CONTROL",
+        default_value = "public, max-age=86400, immutable",
+        help_heading = "Downloads"
+    )]
+    pub public_cache_control: String,
+    /// Cache-Control of private downloads.
+    #[arg(
+        long,
+        env = "TUSGATE_PRIVATE_CACHE_CONTROL",
+        default_value = "private, no-store",
+        help_heading = "Downloads"
+    )]
+    pub private_cache_control: String,
+
     /// Accept uploads without an upload token, as plain tusd does. Without this, a secret is required.
     #[arg(long, env = "TUSGATE_ALLOW_UPLOADS_WITHOUT_TOKEN", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Upload tokens")]
     pub allow_uploads_without_token: bool,

@@ -13,6 +13,10 @@
 //! - [`storage`]: the `Store` trait every backend implements, and [`storage::local`], the disk
 //!   backend in tusd's filestore layout with atomic publish into `<visibility>/<key>`.
 //!
+//! The download path: [`download`] checks nginx `secure_link` tokens ([`download::secure_link`])
+//! on nginx-normalised paths ([`download::uri`]) and serves published assets with Range and
+//! conditional requests, through the same `Store`.
+//!
 //! Around them: [`config`] (tusd-compatible flags, two-stage validation), [`cors`], [`range`]
 //! (nginx's Range rules), [`metrics`] (tusd's metric names), [`reaper`] (upload expiry),
 //! [`error`] (the error catalogue with exhaustive status mapping), [`response`].
@@ -20,6 +24,7 @@
 pub mod app;
 pub mod config;
 pub mod cors;
+pub mod download;
 pub mod error;
 pub mod keys;
 pub mod metrics;

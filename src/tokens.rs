@@ -71,6 +71,10 @@ impl UploadTokens {
         }
     }
 
+    pub fn prefixes(&self) -> &Prefixes {
+        &self.prefixes
+    }
+
     /// Checks a creation request's metadata. `Ok(Some(target))`: a tokened upload that will be
     /// published there when complete (`None` for partial uploads, which never publish on their
     /// own). `Ok(None)`: an upload without token, where that is allowed.

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -263,7 +263,50 @@ impl Store for LocalStore {
         Ok(ReadObject {
             len: meta.len(),
             modified: meta.modified().ok(),
-            reader: Box::new(OpenFile(file)),
+            reader: Arc::new(OpenFile(Arc::new(Mutex::new(file)))),
+        })
+    }
+
+    async fn open_asset(&self, path: &[u8]) -> Result<ReadObject> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
+        let relative = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+        let Some(prefix) = relative.components().next() else {
+            return Err(StorageError::NotFound);
+        };
+        let root = self.assets_dir.join(prefix);
+        let full = self.assets_dir.join(&relative);
+        let (file, meta) = blocking(move || {
+            // Symlinks are resolved, and the result must stay inside its visibility prefix:
+            // a link in public/ must never publish a private file (nginx follows it).
+            let root = fs::canonicalize(root)?;
+            let full = fs::canonicalize(full)?;
+            if !full.starts_with(&root) {
+                return Err(io::ErrorKind::NotFound.into());
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&full)?;
+            let meta = file.metadata()?;
+            Ok((file, meta))
+        })
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StorageError::NotFound,
+            io::ErrorKind::PermissionDenied => StorageError::PermissionDenied,
+            _ => StorageError::Io(e),
+        })?;
+        if meta.is_dir() {
+            return Err(StorageError::IsDirectory);
+        }
+        if !meta.is_file() {
+            return Err(StorageError::NotFound);
+        }
+        Ok(ReadObject {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            reader: Arc::new(OpenFile(Arc::new(Mutex::new(file)))),
         })
     }
 
@@ -285,6 +328,9 @@ impl Store for LocalStore {
         Ok(ids)
     }
 }
+
+/// `O_NONBLOCK`: opening a FIFO must not wait for a writer (Linux value).
+const O_NONBLOCK: i32 = 0o4000;
 
 /// Streams `source` into `file`: while one batch is being written on a blocking thread, the
 /// next is received, so network and disk work overlap. Returns the file and the bytes
@@ -362,19 +408,20 @@ fn write_all_vectored(file: &mut File, batch: &[Bytes]) -> io::Result<()> {
     Ok(())
 }
 
-/// An opened file; reading starts when a range is asked for.
-struct OpenFile(File);
+/// An opened file; reading starts when a range is asked for. The mutex makes each
+/// seek-and-read atomic when several streams of one file exist (multi-range responses).
+struct OpenFile(Arc<Mutex<File>>);
 
 impl Readable for OpenFile {
-    fn stream(self: Box<Self>, range: std::ops::Range<u64>) -> Box<dyn ByteStream> {
-        Box::new(FileStream::new(self.0, range))
+    fn stream(&self, range: std::ops::Range<u64>) -> Box<dyn ByteStream> {
+        Box::new(FileStream::new(Arc::clone(&self.0), range))
     }
 }
 
 /// Reads a file range front to back in large chunks, one read always in flight ahead of the
 /// consumer, so disk and network work overlap.
 struct FileStream {
-    file: Arc<File>,
+    file: Arc<Mutex<File>>,
     /// Where the next read starts (the file cursor is set before each read).
     position: u64,
     remaining: u64,
@@ -382,10 +429,10 @@ struct FileStream {
 }
 
 impl FileStream {
-    fn new(file: File, range: std::ops::Range<u64>) -> Self {
+    fn new(file: Arc<Mutex<File>>, range: std::ops::Range<u64>) -> Self {
         let remaining = range.end.saturating_sub(range.start);
         let mut stream = FileStream {
-            file: Arc::new(file),
+            file,
             position: range.start,
             remaining,
             in_flight: None,
@@ -405,9 +452,12 @@ impl FileStream {
         let file = Arc::clone(&self.file);
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let mut buf = Vec::with_capacity(want as usize);
-            // Only one read is ever in flight, so the shared cursor is ours to move.
-            (&*file).seek(SeekFrom::Start(position))?;
-            (&*file).take(want).read_to_end(&mut buf)?;
+            let mut file = file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            file.seek(SeekFrom::Start(position))?;
+            // read_to_end fills the spare capacity without zeroing it first.
+            (&mut *file).take(want).read_to_end(&mut buf)?;
             if (buf.len() as u64) < want {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

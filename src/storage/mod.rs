@@ -11,6 +11,7 @@ pub mod tusd_info;
 use std::fmt;
 use std::io;
 use std::ops::Range;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -28,6 +29,12 @@ pub enum StorageError {
     /// The thing to create exists already.
     #[error("already exists")]
     AlreadyExists,
+    /// The name is a directory (downloads answer 403, as nginx does without autoindex).
+    #[error("is a directory")]
+    IsDirectory,
+    /// The object exists but may not be read.
+    #[error("permission denied")]
+    PermissionDenied,
     /// The stored upload state cannot be read.
     #[error("corrupt upload state: {0}")]
     Corrupt(String),
@@ -85,8 +92,9 @@ pub trait ByteStream: Send + Sync {
 
 /// An opened object whose bytes have not been requested yet.
 pub trait Readable: Send + Sync {
-    /// Streams the bytes in `range` (within `0..len`).
-    fn stream(self: Box<Self>, range: Range<u64>) -> Box<dyn ByteStream>;
+    /// Streams the bytes in `range` (within `0..len`). May be called several times (one
+    /// stream per part of a multi-range response).
+    fn stream(&self, range: Range<u64>) -> Box<dyn ByteStream>;
 }
 
 /// An open, readable object: an upload's data or a published asset. Opening fixes what is
@@ -94,7 +102,7 @@ pub trait Readable: Send + Sync {
 pub struct ReadObject {
     pub len: u64,
     pub modified: Option<SystemTime>,
-    pub reader: Box<dyn Readable>,
+    pub reader: Arc<dyn Readable>,
 }
 
 impl fmt::Debug for ReadObject {
@@ -139,4 +147,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Every upload id in the store (for the expiry reaper and for recovery at startup).
     async fn list(&self) -> Result<Vec<UploadId>>;
+
+    /// Opens a published asset by its storage-relative path (`<prefix>/<key>`, normalised, no
+    /// dot segments; bytes because a request path need not be UTF-8). `NotFound` also for
+    /// anything that is not a regular file inside its prefix (symlinks leading out of it,
+    /// FIFOs, devices); `IsDirectory` for directories.
+    async fn open_asset(&self, path: &[u8]) -> Result<ReadObject>;
 }
