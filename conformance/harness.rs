@@ -31,9 +31,40 @@ pub(crate) fn target() -> Target {
     }
 }
 
+/// How to start a server (see [`Server::start`] for the common case).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Launch {
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    /// Leave out `-allow-uploads-without-token` (tusgate then needs UPLOAD_SECRET).
+    pub(crate) require_tokens: bool,
+}
+
+impl Launch {
+    pub(crate) fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub(crate) fn require_tokens(mut self) -> Self {
+        self.require_tokens = true;
+        self
+    }
+
+    pub(crate) fn start(self) -> Server {
+        Server::launch(tempfile::tempdir().expect("temp dir"), self)
+    }
+}
+
 /// A running server; killed on drop.
 pub(crate) struct Server {
     child: Child,
+    launch: Launch,
     /// `host:port`
     pub(crate) addr: String,
     pub(crate) base_path: String,
@@ -44,70 +75,20 @@ pub(crate) struct Server {
 impl Server {
     /// Starts the server with the default base path and `extra` tusd flags.
     pub(crate) fn start(extra: &[&str]) -> Server {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), extra)
+        let launch = Launch {
+            args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            ..Launch::default()
+        };
+        Self::launch(tempfile::tempdir().expect("temp dir"), launch)
     }
 
-    pub(crate) fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        let binary = match (target(), std::env::var("CONFORMANCE_SERVER")) {
-            (_, Ok(path)) => path,
-            (Target::Tusgate, Err(_)) => env!("CARGO_BIN_EXE_tusgate").to_owned(),
-            (Target::Tusd, Err(_)) => {
-                panic!("CONFORMANCE_TARGET=tusd needs CONFORMANCE_SERVER=/path/to/tusd")
-            }
-        };
-        let upload_dir = dir.path().join("uploads");
-        let mut args: Vec<String> = vec![
-            "-host=127.0.0.1".into(),
-            "-port=0".into(),
-            format!("-upload-dir={}", upload_dir.display()),
-        ];
-        if target() == Target::Tusgate {
-            args.push("-allow-uploads-without-token".into());
-        }
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut child = Command::new(&binary)
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let stderr_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = stderr_log.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdout_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, url)) = line.split_once("You can now upload files to: ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-                let mut log = stdout_log.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(15)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "server did not start; output:\n{}",
-                    log.lock().unwrap_or_else(|e| e.into_inner())
-                );
-            }
-        };
+    fn launch(dir: tempfile::TempDir, launch: Launch) -> Server {
+        let (child, log, url) = spawn(&dir, &launch);
         let rest = url.strip_prefix("http://").expect("http URL");
         let slash = rest.find('/').expect("URL has a path");
         Server {
             child,
+            launch,
             addr: rest[..slash].to_owned(),
             base_path: rest[slash..].to_owned(),
             dir,
@@ -115,6 +96,102 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same server again on the same directory (and the same port, so upload URLs
+    /// stay valid); `launch` may change the environment, e.g. to remove a crash point.
+    pub(crate) fn restart_with(&mut self, launch: Launch) {
+        self.kill();
+        let port = self.addr.rsplit(':').next().expect("port").to_owned();
+        let mut launch = launch;
+        launch.args.retain(|a| !a.starts_with("-port"));
+        launch.args.push(format!("-port={port}"));
+        let (child, log, _) = spawn(&self.dir, &launch);
+        self.child = child;
+        self.log = log;
+        self.launch = launch;
+    }
+
+    pub(crate) fn restart(&mut self) {
+        let launch = self.launch.clone();
+        self.restart_with(launch);
+    }
+
+    /// The launch settings (to derive a restart's).
+    pub(crate) fn launch_settings(&self) -> Launch {
+        self.launch.clone()
+    }
+}
+
+/// Starts the process and waits for its startup line; returns it with its log and URL.
+fn spawn(dir: &tempfile::TempDir, launch: &Launch) -> (Child, Arc<Mutex<String>>, String) {
+    let binary = match (target(), std::env::var("CONFORMANCE_SERVER")) {
+        (_, Ok(path)) => path,
+        (Target::Tusgate, Err(_)) => env!("CARGO_BIN_EXE_tusgate").to_owned(),
+        (Target::Tusd, Err(_)) => {
+            panic!("CONFORMANCE_TARGET=tusd needs CONFORMANCE_SERVER=/path/to/tusd")
+        }
+    };
+    let upload_dir = dir.path().join("uploads");
+    let mut args: Vec<String> = vec![
+        "-host=127.0.0.1".into(),
+        format!("-upload-dir={}", upload_dir.display()),
+    ];
+    if !launch.args.iter().any(|a| a.starts_with("-port")) {
+        args.push("-port=0".into());
+    }
+    if target() == Target::Tusgate && !launch.require_tokens {
+        args.push("-allow-uploads-without-token".into());
+    }
+    args.extend(launch.args.iter().cloned());
+    let mut child = Command::new(&binary)
+        .args(&args)
+        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let stderr_log = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = stderr_log.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stdout_log = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some((_, url)) = line.split_once("You can now upload files to: ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+            let mut log = stdout_log.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "server did not start; output:\n{}",
+                log.lock().unwrap_or_else(|e| e.into_inner())
+            );
+        }
+    };
+    (child, log, url)
+}
+
+impl Server {
     /// The server's output so far (for failure messages).
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()

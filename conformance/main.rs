@@ -4,6 +4,8 @@
 //! they describe real tusd behaviour; where tusgate differs on purpose the test says so through
 //! [`differs`] and README.md lists the difference.
 
+// Shared with the `publish` target, which uses parts this one does not.
+#[allow(dead_code)]
 mod harness;
 
 mod body;

@@ -27,3 +27,4 @@ fi
 bash scripts/install-tusd.sh
 (cd clients/js && npm ci --silent --no-audit --no-fund)
 bash clients/python/setup.sh
+bash interop/granite/setup.sh

@@ -16,7 +16,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cors::CorsConfig;
 use crate::download::AssetsConfig;
-use crate::storage::FsyncPolicy;
+use crate::storage::{FsyncPolicy, Overwrite};
 use crate::tokens::{Prefixes, Secret, UploadTokens};
 
 /// Where the server listens.
@@ -42,6 +42,7 @@ pub struct Config {
     pub upload_dir: PathBuf,
     pub assets_dir: PathBuf,
     pub fsync: FsyncPolicy,
+    pub overwrite: Overwrite,
     pub tokens: UploadTokens,
     pub assets: AssetsConfig,
     pub network_timeout: Duration,
@@ -141,6 +142,7 @@ to accept uploads from anyone, as plain tusd does"
                 .clone()
                 .unwrap_or_else(|| args.upload_dir.clone()),
             fsync: args.fsync,
+            overwrite: args.overwrite,
             tokens: UploadTokens::new(
                 upload_secret,
                 args.allow_uploads_without_token,
@@ -163,7 +165,7 @@ to accept uploads from anyone, as plain tusd does"
 }
 
 /// A secret from its flag/variable or from a file (trailing newline removed), not both.
-fn read_secret(
+pub fn read_secret(
     what: &str,
     value: Option<&str>,
     file: Option<&std::path::Path>,
@@ -205,6 +207,63 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve(Box<ServeArgs>),
+    /// Print signed upload commands and download URLs, as granite-assets builds them.
+    #[command(subcommand)]
+    Sign(SignCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignCommand {
+    /// A curl command creating a tokened upload (granite's build_upload_url).
+    Upload(SignUploadArgs),
+    /// A download URL, signed for private assets (granite's build_download_url).
+    Download(SignDownloadArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignUploadArgs {
+    /// The asset key the upload publishes to.
+    #[arg(long)]
+    pub key: String,
+    #[arg(long, default_value = "application/octet-stream")]
+    pub content_type: String,
+    #[arg(long, default_value = "private", value_parser = ["public", "private"])]
+    pub visibility: String,
+    /// How long the token is valid (Go duration).
+    #[arg(long, default_value = "1h", value_parser = parse_go_duration)]
+    pub ttl: Duration,
+    /// The tus endpoint (granite: `{tusd_url}/files/`).
+    #[arg(long, default_value = "http://localhost:8080/files/")]
+    pub endpoint: String,
+    /// A file to send with the creation request.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    #[arg(long, env = "UPLOAD_SECRET", hide_env_values = true)]
+    pub upload_secret: Option<String>,
+    #[arg(long, env = "UPLOAD_SECRET_FILE")]
+    pub upload_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignDownloadArgs {
+    #[arg(long)]
+    pub key: String,
+    #[arg(long, default_value = "private", value_parser = ["public", "private"])]
+    pub visibility: String,
+    /// How long a private URL is valid (Go duration).
+    #[arg(long, default_value = "1h", value_parser = parse_go_duration)]
+    pub ttl: Duration,
+    /// The public root of downloads (granite's `base_url`).
+    #[arg(long, default_value = "http://localhost:8080/assets")]
+    pub base_url: String,
+    #[arg(long, env = "TUSGATE_PUBLIC_PREFIX", default_value = "public")]
+    pub public_prefix: String,
+    #[arg(long, env = "TUSGATE_PRIVATE_PREFIX", default_value = "private")]
+    pub private_prefix: String,
+    #[arg(long, env = "SECURE_LINK_SECRET", hide_env_values = true)]
+    pub secure_link_secret: Option<String>,
+    #[arg(long, env = "SECURE_LINK_SECRET_FILE")]
+    pub secure_link_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -322,6 +381,15 @@ pub struct ServeArgs {
     /// Root of published assets (`<visibility>/<key>`); defaults to the upload directory.
     #[arg(long, env = "TUSGATE_ASSETS_DIR", help_heading = "Storage")]
     pub assets_dir: Option<PathBuf>,
+    /// What a publish does when `<visibility>/<key>` exists: replace (atomically) or keep.
+    #[arg(
+        long,
+        env = "TUSGATE_OVERWRITE",
+        value_enum,
+        default_value = "replace",
+        help_heading = "Storage"
+    )]
+    pub overwrite: Overwrite,
     /// When to fsync: never (tusd's behaviour), completion, always (every PATCH).
     #[arg(
         long,

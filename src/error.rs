@@ -68,6 +68,10 @@ pub enum Error {
     #[error("failed to acquire lock before timeout")]
     LockTimeout,
     #[error(
+        "an asset already exists at this key and the server keeps existing assets (--overwrite keep)"
+    )]
+    AssetExists,
+    #[error(
         "the chunk's checksum does not match the Upload-Checksum header; the chunk was discarded"
     )]
     ChecksumMismatch,
@@ -118,6 +122,8 @@ impl Error {
             Error::UploadNotFinished => StatusCode::BAD_REQUEST,
             Error::ModifyFinal => StatusCode::FORBIDDEN,
             Error::LockTimeout => StatusCode::INTERNAL_SERVER_ERROR,
+            // Not 409: tus clients retry 409, and this will not change by retrying.
+            Error::AssetExists => StatusCode::FORBIDDEN,
             // 460 is the checksum extension's own status.
             Error::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
             Error::UploadInterrupted => StatusCode::BAD_REQUEST,
@@ -156,6 +162,7 @@ impl Error {
             Error::UploadNotFinished => "ERR_UPLOAD_NOT_FINISHED",
             Error::ModifyFinal => "ERR_MODIFY_FINAL",
             Error::LockTimeout => "ERR_LOCK_TIMEOUT",
+            Error::AssetExists => "ERR_ASSET_EXISTS",
             Error::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
             Error::UploadInterrupted => "ERR_UPLOAD_INTERRUPTED",
             Error::ServerShutdown => "ERR_SERVER_SHUTDOWN",
@@ -181,6 +188,7 @@ impl From<StorageError> for Error {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::NotFound => Error::UploadNotFound,
+            StorageError::AlreadyExists => Error::AssetExists,
             other => Error::Storage(other),
         }
     }

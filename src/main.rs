@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tusgate::app::App;
-use tusgate::config::{Cli, Command, Config, Listen, normalize_go_args};
+use tusgate::config::{Cli, Command, Config, Listen, SignCommand, normalize_go_args, read_secret};
 use tusgate::server::{self, Listener};
 use tusgate::storage::Store;
 use tusgate::storage::local::LocalStore;
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(normalized.args);
     let args = match cli.command {
         Some(Command::Serve(args)) => *args,
+        Some(Command::Sign(what)) => return sign(what),
         None => cli.serve,
     };
     if !normalized.refused.is_empty() {
@@ -54,14 +55,100 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
-    let store =
-        LocalStore::open(&config.upload_dir, &config.assets_dir, config.fsync).map_err(|e| {
-            format!(
-                "cannot open the upload directory {}: {e}",
-                config.upload_dir.display()
+/// `tusgate sign upload|download`: prints what granite-assets would build.
+#[allow(clippy::print_stdout)]
+fn sign(what: SignCommand) -> ExitCode {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let result = match what {
+        SignCommand::Upload(args) => read_secret(
+            "upload secret",
+            args.upload_secret.as_deref(),
+            args.upload_secret_file.as_deref(),
+        )
+        .and_then(|secret| {
+            secret
+                .ok_or_else(|| "set UPLOAD_SECRET (or --upload-secret) to sign uploads".to_owned())
+        })
+        .and_then(|secret| {
+            let expires = now + args.ttl.as_secs();
+            let metadata = tusgate::sign::upload_metadata(
+                &secret,
+                &args.key,
+                &args.content_type,
+                &args.visibility,
+                expires,
+            );
+            let file = match &args.file {
+                Some(path) => {
+                    let size = std::fs::metadata(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?
+                        .len();
+                    Some((path.display().to_string(), size))
+                }
+                None => None,
+            };
+            let file = file.as_ref().map(|(p, s)| (p.as_str(), *s));
+            println!("Upload-Metadata: {metadata}");
+            println!(
+                "{}",
+                tusgate::sign::upload_command(&args.endpoint, &metadata, file)
+            );
+            Ok(())
+        }),
+        SignCommand::Download(args) => {
+            let private = args.visibility == "private";
+            let prefix = if private {
+                &args.private_prefix
+            } else {
+                &args.public_prefix
+            };
+            read_secret(
+                "secure_link secret",
+                args.secure_link_secret.as_deref(),
+                args.secure_link_secret_file.as_deref(),
             )
-        })?;
+            .and_then(|secret| {
+                let signing =
+                    match (private, &secret) {
+                        (false, _) => None,
+                        (true, Some(secret)) => Some((secret, (now + args.ttl.as_secs()) as i64)),
+                        (true, None) => return Err(
+                            "set SECURE_LINK_SECRET (or --secure-link-secret) to sign private URLs"
+                                .to_owned(),
+                        ),
+                    };
+                println!(
+                    "{}",
+                    tusgate::sign::download_url(&args.base_url, prefix, &args.key, signing)
+                );
+                Ok(())
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tusgate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let store = LocalStore::open(
+        &config.upload_dir,
+        &config.assets_dir,
+        config.fsync,
+        config.overwrite,
+    )
+    .map_err(|e| {
+        format!(
+            "cannot open the upload directory {}: {e}",
+            config.upload_dir.display()
+        )
+    })?;
     let store: Arc<dyn Store> = Arc::new(store);
     let listener = bind(&config.listen).await?;
     let app = Arc::new(App::new(config, store));

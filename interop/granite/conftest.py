@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ import pytest
 import requests
 from granite_assets import (
     AssetVisibility,
+    LocalNginxAssetRepository,
     LocalNginxAssetRepositoryConfig,
     UploadUrlResult,
     build_asset_repository,
@@ -234,7 +236,8 @@ class Stack:
     uploads: Path
     tusd_url: str        # tusgate's origin (granite's tusd_url)
     base_url: str        # download root (granite's base_url)
-    repo: object         # granite_assets LocalNginxAssetRepository
+    config: LocalNginxAssetRepositoryConfig
+    repo: LocalNginxAssetRepository
     processes: list[Process]
 
     def upload_url(self, key: str, content_type: str = "application/octet-stream",
@@ -245,13 +248,15 @@ class Stack:
     def published_path(self, visibility: AssetVisibility, key: str) -> Path:
         return self.storage / visibility.value / key
 
-    def tree(self) -> dict[str, str]:
-        """Everything under storage/ and uploads/: relative path -> sha256 (or '<dir>')."""
+    def tree(self, *, uploads: bool = True) -> dict[str, tuple]:
+        """Everything under storage/ (and uploads/), to compare before/after snapshots:
+        relative path -> ("dir",) or ("file", size, mtime_ns)."""
         snapshot = {}
-        for root in (self.storage, self.uploads):
+        for root in (self.storage, self.uploads) if uploads else (self.storage,):
             for path in sorted(root.rglob("*")):
-                rel = f"{root.name}/{path.relative_to(root)}"
-                snapshot[rel] = "<dir>" if path.is_dir() else sha256(path.read_bytes())
+                st = path.lstat()
+                entry = ("dir",) if path.is_dir() else ("file", st.st_size, st.st_mtime_ns)
+                snapshot[f"{root.name}/{path.relative_to(root)}"] = entry
         return snapshot
 
     def log_tails(self) -> str:
@@ -259,7 +264,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Stack:
+def stack(tmp_path_factory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("granite")
     storage, uploads = workdir / "storage", workdir / "uploads"
     storage.mkdir()
@@ -276,15 +281,15 @@ def stack(tmp_path_factory) -> Stack:
             processes.append(nginx)
             download_origin = f"http://127.0.0.1:{nginx_port}"
 
-        repo = build_asset_repository(LocalNginxAssetRepositoryConfig(
+        config = LocalNginxAssetRepositoryConfig(
             storage_path=str(storage),
             base_url=f"{download_origin}/assets",
             tusd_url=tusd_url,
             upload_secret=upload_secret,
             secure_link_secret=link_secret,
-        ))
-        yield Stack(workdir, storage, uploads, tusd_url, f"{download_origin}/assets", repo,
-                    processes)
+        )
+        yield Stack(workdir, storage, uploads, tusd_url, config.base_url, config,
+                    build_asset_repository(config), processes)
     finally:
         for process in reversed(processes):
             process.stop()

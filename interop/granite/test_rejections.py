@@ -3,9 +3,10 @@ download links. A refused upload leaves nothing behind, in storage/ or in upload
 
 import base64
 import time
+from dataclasses import replace
 
 import pytest
-from granite_assets import AssetVisibility
+from granite_assets import AssetVisibility, build_asset_repository
 from granite_assets.repositories import local_nginx
 
 from conftest import (
@@ -39,7 +40,8 @@ def test_expired_token_negative_ttl(stack):
 
 def test_expired_token_frozen_clock(stack, monkeypatch):
     """granite signed with the default TTL, but two TTLs ago."""
-    monkeypatch.setattr(local_nginx.time, "time", lambda: time.time() - 7200)
+    real_time = time.time
+    monkeypatch.setattr(local_nginx.time, "time", lambda: real_time() - 7200)
     result = stack.upload_url(f"{unique_prefix()}/late.pdf", "application/pdf")
     monkeypatch.undo()
     assert_refused(stack, result, 400)
@@ -95,8 +97,7 @@ def test_no_upload_metadata(stack):
 
 
 def test_token_signed_with_another_secret(stack):
-    other = local_nginx.LocalNginxAssetRepository(
-        type(stack.repo._cfg)(**{**stack.repo._cfg.__dict__, "upload_secret": "not-the-secret"}))
+    other = build_asset_repository(replace(stack.config, upload_secret="not-the-secret"))
     result = other.build_upload_url(f"{unique_prefix()}/doc.pdf", "application/pdf")
     assert_refused(stack, result, 403)
 

@@ -4,6 +4,8 @@ import os
 
 import pytest
 from granite_assets import AssetVisibility
+from tusclient.client import TusClient
+from tusclient.exceptions import TusCommunicationError
 
 from conftest import (
     KiB,
@@ -39,19 +41,28 @@ def test_upload_publish_download(stack, tmp_path, visibility):
         assert download(unsigned).status_code == 403, "private file served without a token"
 
 
+@pytest.fixture
+def special_key(stack):
+    """SPECIAL_KEY, removed from storage afterwards even if the test fails, so that the run for
+    the other visibility starts from nothing."""
+    yield SPECIAL_KEY
+    for visibility in AssetVisibility:
+        stack.published_path(visibility, SPECIAL_KEY).unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("visibility", VISIBILITIES, ids=lambda v: v.value)
-def test_key_with_space_plus_and_utf8(stack, tmp_path, visibility):
+def test_key_with_space_plus_and_utf8(stack, tmp_path, special_key, visibility):
     data = random_bytes(20 * KiB + 3, seed=visibility.value)
-    result = stack.upload_url(SPECIAL_KEY, "application/pdf", visibility=visibility)
+    result = stack.upload_url(special_key, "application/pdf", visibility=visibility)
 
     tuspy_upload(result, source_file(tmp_path, data))
 
     # Published byte for byte under the key as given (no escaping, no normalisation).
     folder = stack.storage / visibility.value / "reports"
     assert os.listdir(bytes(folder)) == ["my file+1 \u00fc.pdf".encode()]
-    assert_published(stack, visibility, SPECIAL_KEY, data)
+    assert_published(stack, visibility, special_key, data)
     # requests sends the space as %20 and the 'ü' as %C3%BC; '+' stays '+'.
-    assert_downloads(stack, SPECIAL_KEY, visibility, data)
+    assert_downloads(stack, special_key, visibility, data)
 
 
 def test_overwrite_replaces_atomically(stack, tmp_path):
@@ -81,9 +92,6 @@ def test_overwrite_replaces_atomically(stack, tmp_path):
 def test_tuspy_with_granite_headers_alone_sends_no_token(stack, tmp_path):
     """Documents a client trap: TusClient(headers=result.headers) without `metadata=` sends an
     empty upload-metadata (tuspy's own header wins), so the server refuses it as tokenless."""
-    from tusclient.client import TusClient
-    from tusclient.exceptions import TusCommunicationError
-
     key = f"{unique_prefix()}/no-token.bin"
     result = stack.upload_url(key, visibility=AssetVisibility.PUBLIC)
     before = stack.tree()

@@ -29,9 +29,10 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::{
-    ByteSource, ByteStream, FsyncPolicy, ReadObject, Readable, Result, StorageError, Store,
-    next_chunk, ready_chunk, tusd_info,
+    ByteSource, ByteStream, FsyncPolicy, Overwrite, ReadObject, Readable, Result, StorageError,
+    Store, next_chunk, ready_chunk, tusd_info,
 };
+use crate::failpoint;
 use crate::upload::{Phase, UploadId, UploadInfo};
 
 /// A write batch is handed to the disk once it holds this much, or as soon as the body has
@@ -49,17 +50,24 @@ pub struct LocalStore {
     upload_dir: PathBuf,
     assets_dir: PathBuf,
     fsync: FsyncPolicy,
+    overwrite: Overwrite,
 }
 
 impl LocalStore {
     /// Opens (and creates if needed) the two directories.
-    pub fn open(upload_dir: &Path, assets_dir: &Path, fsync: FsyncPolicy) -> io::Result<Self> {
+    pub fn open(
+        upload_dir: &Path,
+        assets_dir: &Path,
+        fsync: FsyncPolicy,
+        overwrite: Overwrite,
+    ) -> io::Result<Self> {
         fs::create_dir_all(upload_dir)?;
         fs::create_dir_all(assets_dir)?;
         Ok(LocalStore {
             upload_dir: upload_dir.to_owned(),
             assets_dir: assets_dir.to_owned(),
             fsync,
+            overwrite,
         })
     }
 
@@ -113,17 +121,28 @@ impl LocalStore {
             info.phase = Phase::Publishing;
             self.write_info(info, durable).await?;
         }
+        failpoint::hit("publish:phase-recorded");
         let from = self.data_path(&info.id);
+        let root = self.assets_dir.clone();
         let to = self.assets_dir.join(&target.path);
-        blocking(move || {
-            match fs::symlink_metadata(&from) {
-                Ok(_) => publish_file(&from, &to, durable),
-                // Renamed before a crash: only the last step was missing.
-                Err(e) if e.kind() == io::ErrorKind::NotFound && to.exists() => Ok(()),
-                Err(e) => Err(e),
-            }
+        let overwrite = self.overwrite;
+        let moved = blocking(move || match fs::symlink_metadata(&from) {
+            Ok(_) => publish_file(&from, &root, &to, overwrite, durable),
+            // Renamed before a crash: only the last step was missing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && to.exists() => Ok(()),
+            Err(e) => Err(e),
         })
-        .await?;
+        .await;
+        if let Err(e) = moved {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                // Overwrite::Keep and the asset exists: the upload stays complete, unpublished.
+                info.phase = Phase::Receiving;
+                self.write_info(info, durable).await?;
+                return Err(StorageError::AlreadyExists);
+            }
+            return Err(e.into());
+        }
+        failpoint::hit("publish:renamed");
         info.phase = Phase::Published;
         self.write_info(info, durable).await
     }
@@ -508,31 +527,28 @@ fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
 fn rename_durably(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
     fs::rename(from, to)?;
     if durable {
-        if let Some(dir) = to.parent() {
-            File::open(dir)?.sync_all()?;
-        }
+        sync_parent(to)?;
     }
     Ok(())
 }
 
-/// Moves a finished upload's data file to its published path, creating directories. Across
-/// filesystems it copies into a temporary file beside the target first, so the target still
-/// only ever changes by one rename.
-fn publish_file(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
+/// Moves a finished upload's data file to its published path. With `Replace` one rename swaps
+/// the new file in; with `Keep` a hard link creates it only if nothing is there
+/// (`AlreadyExists` otherwise). Across filesystems the bytes are first copied into a temporary
+/// file beside the target, so the target still only ever changes in one atomic step.
+fn publish_file(
+    from: &Path,
+    root: &Path,
+    to: &Path,
+    overwrite: Overwrite,
+    durable: bool,
+) -> io::Result<()> {
     if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
+        create_dirs_durably(root, parent, durable)?;
     }
-    match fs::rename(from, to) {
-        Ok(()) => {
-            if durable {
-                if let Some(dir) = to.parent() {
-                    File::open(dir)?.sync_all()?;
-                }
-            }
-            Ok(())
-        }
-        Err(e) if e.raw_os_error() == Some(18) => {
-            // EXDEV: the upload and assets directories are on different filesystems.
+    let result = place(from, to, overwrite, durable);
+    match result {
+        Err(e) if e.raw_os_error() == Some(EXDEV) => {
             let mut tmp_name = to.as_os_str().to_owned();
             tmp_name.push(".tusgate-tmp");
             let tmp = PathBuf::from(tmp_name);
@@ -542,10 +558,63 @@ fn publish_file(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
                 out.sync_data()?;
             }
             drop(out);
-            rename_durably(&tmp, to, durable)?;
+            let placed = place(&tmp, to, overwrite, durable);
+            if placed.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            placed?;
             fs::remove_file(from)
         }
-        Err(e) => Err(e),
+        other => other,
+    }
+}
+
+/// The one atomic step of a publish.
+fn place(from: &Path, to: &Path, overwrite: Overwrite, durable: bool) -> io::Result<()> {
+    match overwrite {
+        Overwrite::Replace => rename_durably(from, to, durable),
+        Overwrite::Keep => {
+            fs::hard_link(from, to)?;
+            if durable {
+                sync_parent(to)?;
+            }
+            fs::remove_file(from)
+        }
+    }
+}
+
+/// `EXDEV`: a rename or link across filesystems (Linux value).
+const EXDEV: i32 = 18;
+
+/// `mkdir -p` below `root`, fsyncing the parent of every directory it creates so the new
+/// directory entries survive a crash along with the file published into them.
+fn create_dirs_durably(root: &Path, dir: &Path, durable: bool) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.is_dir() && at != root {
+        missing.push(at.to_owned());
+        at = at.parent().unwrap_or(root);
+    }
+    for path in missing.iter().rev() {
+        match fs::create_dir(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        if durable {
+            sync_parent(path)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
 }
 

@@ -56,6 +56,17 @@ pub enum FsyncPolicy {
     Always,
 }
 
+/// What publishing does when the target asset already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Overwrite {
+    /// Replace it atomically (readers see the old or the new file, never a mix).
+    #[default]
+    Replace,
+    /// Keep it: the new upload is refused at creation, or left unpublished if the asset
+    /// appeared meanwhile.
+    Keep,
+}
+
 /// Upload bytes on their way in, handed over by the HTTP layer.
 ///
 /// `poll_chunk` yields `None` both at the end of the body and when it broke off (client gone,

@@ -67,6 +67,13 @@ where
     }
     let metadata = headers::parse_metadata(ctx.header("upload-metadata").unwrap_or(""));
     let target = app.config.tokens.check_creation(&metadata, &concat)?;
+    if let Some(target) = &target {
+        if app.config.overwrite == crate::storage::Overwrite::Keep
+            && app.store.open_asset(target.path.as_bytes()).await.is_ok()
+        {
+            return Err(Error::AssetExists);
+        }
+    }
 
     let mut info = UploadInfo::new(UploadId::generate(), length, metadata, concat);
     info.target = target;
