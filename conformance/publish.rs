@@ -368,10 +368,7 @@ fn sigkill_at_random_moments_never_tears_an_asset() {
         s.kill();
         let _ = sender.join();
         if let Ok(on_disk) = std::fs::read(asset(&s, "public/kill.bin")) {
-            assert!(
-                versions.contains(&on_disk),
-                "torn asset in round {round}"
-            );
+            assert!(versions.contains(&on_disk), "torn asset in round {round}");
         }
         s.restart();
         // Resume whatever is missing, so the upload completes and publishes.

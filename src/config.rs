@@ -69,6 +69,27 @@ to the granite-assets upload_secret so uploads need a valid token, or pass --all
 to accept uploads from anyone, as plain tusd does"
                 .into());
         }
+        let secure_link_secret = read_secret(
+            "secure_link secret",
+            args.secure_link_secret.as_deref(),
+            args.secure_link_secret_file.as_deref(),
+        )?;
+        if !args.dev {
+            for (name, secret) in [
+                ("UPLOAD_SECRET", &upload_secret),
+                ("SECURE_LINK_SECRET", &secure_link_secret),
+            ] {
+                if secret
+                    .as_ref()
+                    .is_some_and(|s| s.expose().starts_with(PLACEHOLDER_SECRET_PREFIX.as_bytes()))
+                {
+                    return Err(format!(
+                        "{name} is still the placeholder from .env.example; generate a real one \
+(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') or pass --dev for local experiments"
+                    ));
+                }
+            }
+        }
         for prefix in [&args.public_prefix, &args.private_prefix] {
             if prefix.is_empty()
                 || prefix.contains('/')
@@ -112,11 +133,7 @@ to accept uploads from anyone, as plain tusd does"
         };
         let assets = AssetsConfig {
             mount,
-            secure_link_secret: read_secret(
-                "secure_link secret",
-                args.secure_link_secret.as_deref(),
-                args.secure_link_secret_file.as_deref(),
-            )?,
+            secure_link_secret,
             public_cache_control: header(&args.public_cache_control, "--public-cache-control")?,
             private_cache_control: header(&args.private_cache_control, "--private-cache-control")?,
         };
@@ -164,6 +181,9 @@ to accept uploads from anyone, as plain tusd does"
     }
 }
 
+/// Secrets starting with this are the placeholders of `.env.example`.
+pub const PLACEHOLDER_SECRET_PREFIX: &str = "change-me";
+
 /// A secret from its flag/variable or from a file (trailing newline removed), not both.
 pub fn read_secret(
     what: &str,
@@ -210,6 +230,17 @@ pub enum Command {
     /// Print signed upload commands and download URLs, as granite-assets builds them.
     #[command(subcommand)]
     Sign(SignCommand),
+    /// Exit 0 if the server at the address answers GET /health with 200 (for container
+    /// HEALTHCHECKs: the runtime image has no curl).
+    Healthcheck {
+        /// host:port of the server.
+        #[arg(
+            long,
+            default_value = "127.0.0.1:8080",
+            env = "TUSGATE_HEALTHCHECK_ADDR"
+        )]
+        addr: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -464,6 +495,10 @@ pub struct ServeArgs {
         help_heading = "Downloads"
     )]
     pub private_cache_control: String,
+
+    /// Development mode: allows the placeholder secrets of `.env.example`.
+    #[arg(long, env = "TUSGATE_DEV", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Operations")]
+    pub dev: bool,
 
     /// Accept uploads without an upload token, as plain tusd does. Without this, a secret is required.
     #[arg(long, env = "TUSGATE_ALLOW_UPLOADS_WITHOUT_TOKEN", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Upload tokens")]

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => *args,
         Some(Command::Sign(what)) => return sign(what),
+        Some(Command::Healthcheck { addr }) => return healthcheck(&addr),
         None => cli.serve,
     };
     if !normalized.refused.is_empty() {
@@ -50,6 +51,32 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tusgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tusgate healthcheck`: one GET /health with a short timeout.
+fn healthcheck(addr: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let check = || -> std::io::Result<bool> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("tusgate: healthcheck of {addr} failed: {e}");
             ExitCode::FAILURE
         }
     }
