@@ -114,7 +114,18 @@ impl App {
             .map(|id| id.chars().take(36).collect::<String>());
         // The path only: queries may carry download tokens.
         let path = request.uri().path().to_owned();
-        let response = match Route::parse(&path, &self.config) {
+        let route = Route::parse(&path, &self.config);
+        let response = match route {
+            // TRACE echoes requests back; nginx refuses it everywhere, and tus never uses it.
+            _ if method == Method::TRACE && !matches!(route, Route::Tus { .. }) => {
+                let mut response =
+                    response::text(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
+                response.headers_mut().insert(
+                    http::header::ALLOW,
+                    http::HeaderValue::from_static("GET, HEAD"),
+                );
+                response
+            }
             Route::Tus { rest } => tus::handle(self, request, rest).await,
             Route::Assets { path } => {
                 let query = request.uri().query().map(str::as_bytes);
@@ -153,9 +164,13 @@ impl App {
     }
 }
 
-/// `/health`: 200 `OK\n` with a single `text/plain` (nginx's template sends two Content-Types).
+/// `/health`: 200 `OK\n` with a single `Content-Type: text/plain` (nginx's template sends two).
 fn health(method: &Method) -> Response<Body> {
-    let response = response::text(StatusCode::OK, "OK\n");
+    let mut response = response::text(StatusCode::OK, "OK\n");
+    let text_plain = http::HeaderValue::from_static("text/plain");
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, text_plain);
     if *method == Method::HEAD {
         response::strip_body(response)
     } else {

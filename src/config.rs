@@ -16,6 +16,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cors::CorsConfig;
 use crate::download::AssetsConfig;
+use crate::storage::s3::S3Config;
 use crate::storage::{FsyncPolicy, Overwrite};
 use crate::tokens::{Prefixes, Secret, UploadTokens};
 
@@ -43,6 +44,8 @@ pub struct Config {
     pub assets_dir: PathBuf,
     pub fsync: FsyncPolicy,
     pub overwrite: Overwrite,
+    /// `Some` selects the S3 backend.
+    pub s3: Option<S3Config>,
     pub tokens: UploadTokens,
     pub assets: AssetsConfig,
     pub network_timeout: Duration,
@@ -137,6 +140,28 @@ to accept uploads from anyone, as plain tusd does"
             public_cache_control: header(&args.public_cache_control, "--public-cache-control")?,
             private_cache_control: header(&args.private_cache_control, "--private-cache-control")?,
         };
+        let s3 = match &args.s3_bucket {
+            None => None,
+            Some(bucket) => Some(S3Config {
+                bucket: bucket.clone(),
+                endpoint: args.s3_endpoint.clone().filter(|e| !e.is_empty()),
+                region: args.s3_region.clone(),
+                access_key: args.s3_access_key.clone(),
+                secret_key: read_secret(
+                    "S3 secret key",
+                    args.s3_secret_key.as_deref(),
+                    args.s3_secret_key_file.as_deref(),
+                )?,
+                use_ssl: args.s3_use_ssl && !args.s3_disable_ssl,
+                verify_ssl: args.s3_verify_ssl,
+                prefix: args.s3_object_prefix.clone(),
+                part_size: u64::try_from(args.s3_part_size)
+                    .ok()
+                    .filter(|&size| size >= 5 << 20)
+                    .ok_or("--s3-part-size must be at least 5 MiB (5242880)")?,
+                create_bucket: args.s3_create_bucket,
+            }),
+        };
         let trimmed = args.base_path.trim_matches('/');
         let base_path = if trimmed.is_empty() {
             "/".to_owned()
@@ -160,6 +185,7 @@ to accept uploads from anyone, as plain tusd does"
                 .unwrap_or_else(|| args.upload_dir.clone()),
             fsync: args.fsync,
             overwrite: args.overwrite,
+            s3,
             tokens: UploadTokens::new(
                 upload_secret,
                 args.allow_uploads_without_token,
@@ -431,6 +457,57 @@ pub struct ServeArgs {
     )]
     pub fsync: FsyncPolicy,
 
+    // --- S3 storage ---
+    /// Store uploads and assets in this S3 bucket instead of on local disk.
+    #[arg(long, env = "STORAGE_BUCKET", help_heading = "S3 storage")]
+    pub s3_bucket: Option<String>,
+    /// S3-compatible endpoint URL (SeaweedFS, MinIO, R2, B2, GCS…); unset = AWS.
+    #[arg(long, env = "STORAGE_ENDPOINT_URL", help_heading = "S3 storage")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "STORAGE_ACCESS_KEY", help_heading = "S3 storage")]
+    pub s3_access_key: Option<String>,
+    #[arg(
+        long,
+        env = "STORAGE_SECRET_KEY",
+        hide_env_values = true,
+        help_heading = "S3 storage"
+    )]
+    pub s3_secret_key: Option<String>,
+    /// File holding the S3 secret key (for Docker secrets).
+    #[arg(long, env = "STORAGE_SECRET_KEY_FILE", help_heading = "S3 storage")]
+    pub s3_secret_key_file: Option<PathBuf>,
+    /// Region (`auto` for R2; B2 and MinIO need the endpoint's region).
+    #[arg(
+        long,
+        env = "STORAGE_REGION",
+        default_value = "us-east-1",
+        help_heading = "S3 storage"
+    )]
+    pub s3_region: String,
+    /// Use https for an endpoint given without a scheme.
+    #[arg(long, env = "STORAGE_USE_SSL", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "S3 storage")]
+    pub s3_use_ssl: bool,
+    /// tusd's spelling of `--s3-use-ssl=false`.
+    #[arg(long, value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
+    pub s3_disable_ssl: bool,
+    /// Verify the endpoint's TLS certificate.
+    #[arg(long, env = "STORAGE_VERIFY_SSL", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "S3 storage")]
+    pub s3_verify_ssl: bool,
+    /// Prefix of every object key (state, tails, uploads and published assets).
+    #[arg(
+        long,
+        env = "TUSGATE_S3_OBJECT_PREFIX",
+        default_value = "",
+        help_heading = "S3 storage"
+    )]
+    pub s3_object_prefix: String,
+    /// Size of every multipart part in bytes (at least 5 MiB; fixed per upload).
+    #[arg(long, env = "TUSGATE_S3_PART_SIZE", default_value = "8388608", value_parser = parse_go_i64, help_heading = "S3 storage")]
+    pub s3_part_size: i64,
+    /// Create the bucket at startup if it does not exist.
+    #[arg(long, env = "STORAGE_CREATE_BUCKET", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
+    pub s3_create_bucket: bool,
+
     // --- Upload tokens ---
     /// HMAC-SHA256 secret of upload tokens (granite-assets `upload_secret`).
     #[arg(
@@ -558,7 +635,9 @@ const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
     const PPROF: Unsupported = Warn("no pprof endpoint; use /metrics and `perf` for profiling");
     const LOCKER: Unsupported =
         Warn("upload locks are in-process and hand over immediately; no lock files are polled");
-    const S3: Unsupported = Refuse("the S3 backend is not available in this build yet");
+    const S3_PARTS: Unsupported = Warn(
+        "S3 parts have one fixed size per upload (--s3-part-size) and two are in flight per PATCH",
+    );
     const TLS: Unsupported =
         Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
     const OTHER_CLOUDS: Unsupported =
@@ -617,17 +696,24 @@ const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
         ("azure-blob-access-tier", true, OTHER_CLOUDS),
         ("azure-object-prefix", true, OTHER_CLOUDS),
         ("azure-endpoint", true, OTHER_CLOUDS),
-        ("s3-bucket", true, S3),
-        ("s3-object-prefix", true, S3),
-        ("s3-endpoint", true, S3),
-        ("s3-part-size", true, S3),
-        ("s3-min-part-size", true, S3),
-        ("s3-max-buffered-parts", true, S3),
-        ("s3-disable-content-hashes", false, S3),
-        ("s3-disable-ssl", false, S3),
-        ("s3-concurrent-part-uploads", true, S3),
-        ("s3-transfer-acceleration", false, S3),
-        ("s3-log-api-calls", false, S3),
+        ("s3-min-part-size", true, S3_PARTS),
+        ("s3-max-buffered-parts", true, S3_PARTS),
+        ("s3-concurrent-part-uploads", true, S3_PARTS),
+        (
+            "s3-disable-content-hashes",
+            false,
+            Warn("payloads are never MD5-hashed; SigV4 signs them"),
+        ),
+        (
+            "s3-transfer-acceleration",
+            false,
+            Warn("use an accelerated endpoint URL as --s3-endpoint"),
+        ),
+        (
+            "s3-log-api-calls",
+            false,
+            Warn("set TUSGATE_LOG=object_store=debug"),
+        ),
         ("tls-certificate", true, TLS),
         ("tls-key", true, TLS),
         ("tls-mode", true, TLS),
@@ -785,6 +871,9 @@ mod tests {
         assert_eq!(out.warnings.len(), 3);
         assert!(out.warnings[0].starts_with("-hooks-http is ignored: hooks are replaced"));
         assert_eq!(out.refused.len(), 1);
+        let s3 = normalize(&["tusd", "-s3-bucket=b", "-s3-min-part-size=1"]);
+        assert_eq!(s3.args, ["tusd", "--s3-bucket=b"]);
+        assert_eq!(s3.warnings.len(), 1);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub enum Error {
         "an asset already exists at this key and the server keeps existing assets (--overwrite keep)"
     )]
     AssetExists,
+    #[error("cannot stream an unfinished upload")]
+    IncompleteUpload,
     #[error(
         "the chunk's checksum does not match the Upload-Checksum header; the chunk was discarded"
     )]
@@ -124,6 +126,7 @@ impl Error {
             Error::LockTimeout => StatusCode::INTERNAL_SERVER_ERROR,
             // Not 409: tus clients retry 409, and this will not change by retrying.
             Error::AssetExists => StatusCode::FORBIDDEN,
+            Error::IncompleteUpload => StatusCode::BAD_REQUEST,
             // 460 is the checksum extension's own status.
             Error::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
             Error::UploadInterrupted => StatusCode::BAD_REQUEST,
@@ -163,6 +166,7 @@ impl Error {
             Error::ModifyFinal => "ERR_MODIFY_FINAL",
             Error::LockTimeout => "ERR_LOCK_TIMEOUT",
             Error::AssetExists => "ERR_ASSET_EXISTS",
+            Error::IncompleteUpload => "ERR_INCOMPLETE_UPLOAD",
             Error::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
             Error::UploadInterrupted => "ERR_UPLOAD_INTERRUPTED",
             Error::ServerShutdown => "ERR_SERVER_SHUTDOWN",
@@ -189,6 +193,7 @@ impl From<StorageError> for Error {
         match err {
             StorageError::NotFound => Error::UploadNotFound,
             StorageError::AlreadyExists => Error::AssetExists,
+            StorageError::Incomplete => Error::IncompleteUpload,
             other => Error::Storage(other),
         }
     }

@@ -10,6 +10,7 @@ use tusgate::config::{Cli, Command, Config, Listen, SignCommand, normalize_go_ar
 use tusgate::server::{self, Listener};
 use tusgate::storage::Store;
 use tusgate::storage::local::LocalStore;
+use tusgate::storage::s3::S3Store;
 
 fn main() -> ExitCode {
     let normalized = normalize_go_args(std::env::args());
@@ -164,19 +165,23 @@ fn sign(what: SignCommand) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let store = LocalStore::open(
-        &config.upload_dir,
-        &config.assets_dir,
-        config.fsync,
-        config.overwrite,
-    )
-    .map_err(|e| {
-        format!(
-            "cannot open the upload directory {}: {e}",
-            config.upload_dir.display()
-        )
-    })?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Store> = match &config.s3 {
+        Some(s3) => Arc::new(S3Store::connect(s3).await?),
+        None => Arc::new(
+            LocalStore::open(
+                &config.upload_dir,
+                &config.assets_dir,
+                config.fsync,
+                config.overwrite,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot open the upload directory {}: {e}",
+                    config.upload_dir.display()
+                )
+            })?,
+        ),
+    };
     let listener = bind(&config.listen).await?;
     let app = Arc::new(App::new(config, store));
     finish_interrupted_publishes(&app).await;

@@ -273,6 +273,59 @@ def uri_of(target) -> bytes:
     return parsed[0]
 
 
+# --- $arg_NAME and $secure_link ----------------------------------------------
+
+def arg(args, name: bytes):
+    """ngx_http_arg: the first `name=` (case-insensitive) at the start of the
+    arguments or right after '&'; the raw value up to the next '&'."""
+    if not args:
+        return None
+    low, name = args.lower(), name.lower()
+    i = low.find(name)
+    while i >= 0:
+        after = i + len(name)
+        if (i == 0 or args[i - 1] == 0x26) and args[after:after + 1] == b"=":
+            end = args.find(b"&", after + 1)
+            return args[after + 1:] if end < 0 else args[after + 1:end]
+        i = low.find(name, i + 1)
+    return None
+
+
+_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_MAX_TIME_T = 2**63 - 1
+
+
+def _decode_base64url(text: bytes):
+    """ngx_decode_base64url: stop at the first '=', strict alphabet, unused bits ignored."""
+    text = text.split(b"=", 1)[0]
+    if any(c not in _B64URL for c in text) or len(text) % 4 == 1:
+        return None
+    return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+
+
+def _atotm(text: bytes):
+    if not text or not text.isdigit() or not text.isascii():
+        return None
+    value = int(text)
+    return value if value <= _MAX_TIME_T else None
+
+
+def secure_link(args, uri: bytes, now: float, secret=SECRET) -> str:
+    """$secure_link for `secure_link $arg_md5,$arg_expires` and
+    `secure_link_md5 "$secure_link_expires$uri SECRET"`: "" (403), "0" (410) or "1"."""
+    value = (arg(args, b"md5") or b"") + b"," + (arg(args, b"expires") or b"")
+    tok, _, expires_text = value.partition(b",")
+    expires = _atotm(expires_text)
+    if expires is None or expires <= 0 or len(tok) > 24:
+        return ""
+    digest = _decode_base64url(tok)
+    if digest is None or len(digest) != 16:
+        return ""
+    if digest != hashlib.md5(expires_text + uri + b" " + secret.encode()).digest():
+        return ""
+    return "0" if expires < int(now) else "1"
+
+
 # --- the operator template's locations and the file a request lands on ------
 
 PUBLIC_LOC = b"/assets/public/"

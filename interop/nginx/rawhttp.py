@@ -73,7 +73,7 @@ def exchange(port: int, request: bytes, head: bool, timeout: float = 15.0) -> Re
 
 class _Reader:
     def __init__(self, sock, deadline):
-        self.sock, self.deadline, self.buf, self.eof = sock, deadline, b"", False
+        self.sock, self.deadline, self.buf = sock, deadline, bytearray()
 
     def _fill(self) -> bool:
         left = self.deadline - time.monotonic()
@@ -84,33 +84,31 @@ class _Reader:
             chunk = self.sock.recv(1 << 20)
         except ConnectionResetError:
             chunk = b""
-        if not chunk:
-            self.eof = True
-            return False
         self.buf += chunk
-        return True
+        return bool(chunk)
+
+    def _take(self, n: int) -> bytes:
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
 
     def until(self, marker: bytes) -> bytes:
-        while marker not in self.buf:
+        while (i := self.buf.find(marker)) < 0:
             if not self._fill():
                 raise HTTPError(f"connection closed before {marker!r} "
-                                f"(got {len(self.buf)} bytes: {self.buf[:80]!r})")
-        i = self.buf.index(marker) + len(marker)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
+                                f"(got {len(self.buf)} bytes: {bytes(self.buf[:80])!r})")
+        return self._take(i + len(marker))
 
     def exactly(self, n: int) -> bytes:
         while len(self.buf) < n:
             if not self._fill():
                 raise HTTPError(f"body truncated: {len(self.buf)} of {n} bytes")
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+        return self._take(n)
 
     def rest(self) -> bytes:
         while self._fill():
             pass
-        out, self.buf = self.buf, b""
-        return out
+        return self._take(len(self.buf))
 
 
 def _parse_head(head: bytes):

@@ -102,16 +102,18 @@ async fn serve(
             LinkCheck::Invalid => return status(StatusCode::FORBIDDEN),
         }
     }
-    if *method != Method::GET && *method != Method::HEAD {
+    // nginx's static module refuses other methods outright, but looks the file up for POST
+    // first (404 before 405).
+    let readable = *method == Method::GET || *method == Method::HEAD;
+    if !readable && *method != Method::POST {
         return method_not_allowed();
     }
-    if key.is_empty() || key.ends_with(b"/") {
-        return status(StatusCode::FORBIDDEN);
-    }
+    // A trailing slash is left to the filesystem: a directory is 403, a file 404 (ENOTDIR).
     let mut object_path = prefix.as_bytes().to_vec();
     object_path.push(b'/');
     object_path.extend_from_slice(key);
     let object = match app.store.open_asset(&object_path).await {
+        Ok(_) if !readable => return method_not_allowed(),
         Ok(object) => object,
         Err(StorageError::NotFound) => return status(StatusCode::NOT_FOUND),
         Err(StorageError::IsDirectory | StorageError::PermissionDenied) => {

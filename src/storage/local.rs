@@ -311,9 +311,15 @@ impl Store for LocalStore {
             Ok((file, meta))
         })
         .await
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StorageError::NotFound,
-            io::ErrorKind::PermissionDenied => StorageError::PermissionDenied,
+        .map_err(|e| match (e.kind(), e.raw_os_error()) {
+            (
+                io::ErrorKind::NotFound
+                | io::ErrorKind::NotADirectory
+                | io::ErrorKind::InvalidFilename,
+                _,
+            ) => StorageError::NotFound,
+            // ELOOP: a symlink loop, which nginx answers with 403.
+            (io::ErrorKind::PermissionDenied, _) | (_, Some(40)) => StorageError::PermissionDenied,
             _ => StorageError::Io(e),
         })?;
         if meta.is_dir() {

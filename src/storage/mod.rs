@@ -6,6 +6,7 @@
 //! is [`StorageError::NotFound`] whatever the backend says underneath.
 
 pub mod local;
+pub mod s3;
 pub mod tusd_info;
 
 use std::fmt;
@@ -35,6 +36,10 @@ pub enum StorageError {
     /// The object exists but may not be read.
     #[error("permission denied")]
     PermissionDenied,
+    /// The upload's bytes cannot be read before it is complete (S3: the object does not exist
+    /// yet).
+    #[error("upload is not complete")]
+    Incomplete,
     /// The stored upload state cannot be read.
     #[error("corrupt upload state: {0}")]
     Corrupt(String),
@@ -97,7 +102,7 @@ pub async fn ready_chunk(source: &mut (dyn ByteSource + '_)) -> Option<Option<By
 }
 
 /// Stored bytes on their way out.
-pub trait ByteStream: Send + Sync {
+pub trait ByteStream: Send {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>>;
 }
 

@@ -39,6 +39,13 @@ struct FileInfo {
     target: Option<Target>,
     #[serde(rename = "TusgatePhase", default, skip_serializing_if = "is_receiving")]
     phase: Phase,
+    /// Backend-private state (the S3 backend's parts and tail), never user metadata.
+    #[serde(
+        rename = "TusgateBackend",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    backend: Option<serde_json::Value>,
 }
 
 fn is_receiving(phase: &Phase) -> bool {
@@ -47,6 +54,15 @@ fn is_receiving(phase: &Phase) -> bool {
 
 /// Serialises `info` with the backend's `storage` map (tusd: Type, Path, InfoPath).
 pub fn encode(info: &UploadInfo, storage: BTreeMap<String, String>) -> Vec<u8> {
+    encode_with_backend(info, storage, None)
+}
+
+/// [`encode`], plus backend-private state under `TusgateBackend`.
+pub fn encode_with_backend(
+    info: &UploadInfo,
+    storage: BTreeMap<String, String>,
+    backend: Option<serde_json::Value>,
+) -> Vec<u8> {
     let (is_partial, is_final, partial_uploads) = match &info.concat {
         Concat::None => (false, false, None),
         Concat::Partial => (true, false, None),
@@ -70,6 +86,7 @@ pub fn encode(info: &UploadInfo, storage: BTreeMap<String, String>) -> Vec<u8> {
         storage: Some(storage),
         target: info.target.clone(),
         phase: info.phase,
+        backend,
     };
     // Serialising plain strings, integers and maps cannot fail.
     serde_json::to_vec(&file_info).unwrap_or_default()
@@ -77,7 +94,15 @@ pub fn encode(info: &UploadInfo, storage: BTreeMap<String, String>) -> Vec<u8> {
 
 /// Parses a state file. The offset in it is only a hint; callers replace it with the truth.
 pub fn decode(bytes: &[u8]) -> Result<UploadInfo, String> {
+    decode_with_backend(bytes).map(|(info, _)| info)
+}
+
+/// [`decode`], also returning the backend-private state.
+pub fn decode_with_backend(
+    bytes: &[u8],
+) -> Result<(UploadInfo, Option<serde_json::Value>), String> {
     let file_info: FileInfo = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let backend = file_info.backend.clone();
     let id =
         UploadId::parse(&file_info.id).ok_or_else(|| format!("invalid ID {:?}", file_info.id))?;
     let concat = if file_info.is_final {
@@ -97,7 +122,7 @@ pub fn decode(bytes: &[u8]) -> Result<UploadInfo, String> {
     } else {
         Some(u64::try_from(file_info.size).map_err(|_| "negative Size".to_owned())?)
     };
-    Ok(UploadInfo {
+    let info = UploadInfo {
         id,
         length,
         offset: u64::try_from(file_info.offset).unwrap_or(0),
@@ -106,7 +131,8 @@ pub fn decode(bytes: &[u8]) -> Result<UploadInfo, String> {
         target: file_info.target,
         phase: file_info.phase,
         updated: None,
-    })
+    };
+    Ok((info, backend))
 }
 
 #[cfg(test)]
