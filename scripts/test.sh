@@ -38,6 +38,7 @@ stage "format" cargo fmt --check
 stage "build" cargo build --release --locked
 stage "clippy" cargo clippy --release --locked --all-targets -- -D warnings
 stage "unit tests and conformance (tusgate)" cargo test --release --locked
+stage "storage suite on S3 (moto)" bash scripts/with-moto.sh cargo test --release --locked --test store_s3
 stage "conformance (tusd v2.10.0)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVER="$tusd" \
     cargo test --release --locked --test conformance
 stage "tus-js-client (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \

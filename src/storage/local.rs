@@ -647,3 +647,47 @@ async fn blocking<T: Send + 'static>(
         Err(e) => Err(io::Error::other(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_store_suite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(
+            &dir.path().join("uploads"),
+            &dir.path().join("assets"),
+            FsyncPolicy::Completion,
+            Overwrite::Replace,
+        )
+        .expect("open");
+        crate::storage::suite::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_symlink_out_of_its_prefix_is_not_found() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(
+            &dir.path().join("u"),
+            dir.path(),
+            FsyncPolicy::Never,
+            Overwrite::Replace,
+        )
+        .expect("open");
+        fs::create_dir_all(dir.path().join("public")).expect("mkdir");
+        fs::create_dir_all(dir.path().join("private")).expect("mkdir");
+        fs::write(dir.path().join("private/secret.txt"), b"secret").expect("write");
+        std::os::unix::fs::symlink("../private/secret.txt", dir.path().join("public/link.txt"))
+            .expect("symlink");
+        assert!(matches!(
+            store.open_asset(b"public/link.txt").await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(store.open_asset(b"private/secret.txt").await.is_ok());
+        assert!(matches!(
+            store.open_asset(b"public").await,
+            Err(StorageError::IsDirectory)
+        ));
+    }
+}

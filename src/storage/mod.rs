@@ -7,6 +7,8 @@
 
 pub mod local;
 pub mod s3;
+#[doc(hidden)]
+pub mod suite;
 pub mod tusd_info;
 
 use std::fmt;

@@ -824,6 +824,8 @@ async fn create_bucket(config: &S3Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let response = client
         .put(url)
+        .header("content-length", "0")
+        .body(Vec::new())
         .send()
         .await
         .map_err(|e| format!("cannot create bucket {:?}: {e}", config.bucket))?;
