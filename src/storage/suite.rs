@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
-use super::{ByteSource, ByteStream, ReadObject, StorageError, Store};
+use super::{ByteSource, ReadObject, StorageError, Store};
 use crate::upload::{Concat, Metadata, Phase, Target, UploadId, UploadInfo};
 
 /// Runs every case against `store`.
