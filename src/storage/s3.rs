@@ -110,6 +110,10 @@ struct Tail {
 }
 
 impl S3State {
+    fn object_path(&self) -> Result<Path> {
+        Path::parse(&self.object).map_err(|e| StorageError::Corrupt(e.to_string()))
+    }
+
     fn stored(&self) -> u64 {
         self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.map_or(0, |t| t.size)
     }
@@ -252,6 +256,27 @@ impl S3Store {
         Ok(())
     }
 
+    /// The tail bytes of `id`, checked against the size the state recorded.
+    async fn read_tail(&self, id: &UploadId, tail: Tail) -> Result<Bytes> {
+        let key = self.tail_key(id, tail.generation)?;
+        let bytes = self
+            .s3
+            .get(&key)
+            .await
+            .map_err(storage_error)?
+            .bytes()
+            .await
+            .map_err(storage_error)?;
+        if bytes.len() as u64 != tail.size {
+            return Err(StorageError::Corrupt(format!(
+                "{key} has {} bytes, the state says {}",
+                bytes.len(),
+                tail.size
+            )));
+        }
+        Ok(bytes)
+    }
+
     async fn delete_quietly(&self, path: Path) {
         match self.s3.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -277,27 +302,10 @@ impl S3Store {
         mut state: S3State,
         source: &mut (dyn ByteSource + '_),
     ) -> Result<(S3State, u64)> {
-        let object =
-            Path::parse(&state.object).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let object = state.object_path()?;
         let mut buffer = PartBuffer::default();
         if let Some(tail) = state.tail {
-            let bytes = self
-                .s3
-                .get(&self.tail_key(&info.id, tail.generation)?)
-                .await
-                .map_err(storage_error)?
-                .bytes()
-                .await
-                .map_err(storage_error)?;
-            if bytes.len() as u64 != tail.size {
-                return Err(StorageError::Corrupt(format!(
-                    "{} tail has {} bytes, expected {}",
-                    info.id,
-                    bytes.len(),
-                    tail.size
-                )));
-            }
-            buffer.push(bytes);
+            buffer.push(self.read_tail(&info.id, tail).await?);
         }
         let already = state.stored();
         let mut received = 0u64;
@@ -459,9 +467,7 @@ impl Store for S3Store {
                     partial.id
                 )));
             }
-            paths.push(
-                Path::parse(&state.object).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-            );
+            paths.push(state.object_path()?);
         }
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         let failed = Arc::new(Mutex::new(None));
@@ -506,8 +512,7 @@ impl Store for S3Store {
     async fn complete(&self, info: &mut UploadInfo) -> Result<()> {
         let mut state = self.state(info).await?;
         if !state.object_written {
-            let object =
-                Path::parse(&state.object).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            let object = state.object_path()?;
             match state.multipart_id.clone() {
                 Some(id) => {
                     let parts = state
@@ -533,14 +538,7 @@ impl Store for S3Store {
                 None => {
                     // All bytes are in the tail (or there are none): one PUT.
                     let data = match state.tail {
-                        Some(tail) => self
-                            .s3
-                            .get(&self.tail_key(&info.id, tail.generation)?)
-                            .await
-                            .map_err(storage_error)?
-                            .bytes()
-                            .await
-                            .map_err(storage_error)?,
+                        Some(tail) => self.read_tail(&info.id, tail).await?,
                         None => Bytes::new(),
                     };
                     let opts = PutOptions {
@@ -570,8 +568,7 @@ impl Store for S3Store {
 
     async fn terminate(&self, info: &UploadInfo) -> Result<()> {
         let state = self.state(info).await?;
-        let object =
-            Path::parse(&state.object).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let object = state.object_path()?;
         if let (Some(id), false) = (&state.multipart_id, state.object_written) {
             match self.s3.abort_multipart(&object, id).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -597,8 +594,7 @@ impl Store for S3Store {
         if !state.object_written {
             return Err(StorageError::Incomplete);
         }
-        let object =
-            Path::parse(&state.object).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let object = state.object_path()?;
         self.open(object).await
     }
 
