@@ -53,6 +53,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
+    pub worker_threads: Option<usize>,
     pub verbose: bool,
     pub show_startup_logs: bool,
     pub log_json: bool,
@@ -200,6 +201,7 @@ to accept uploads from anyone, as plain tusd does"
             shutdown_timeout: args.shutdown_timeout,
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
+            worker_threads: args.worker_threads.filter(|&n| n > 0),
             verbose: args.verbose,
             show_startup_logs: args.show_startup_logs,
             log_json: args.log_format == "json",
@@ -573,6 +575,9 @@ pub struct ServeArgs {
     )]
     pub private_cache_control: String,
 
+    /// Threads serving requests (default: one per CPU core).
+    #[arg(long, env = "TUSGATE_WORKER_THREADS", help_heading = "Operations")]
+    pub worker_threads: Option<usize>,
     /// Development mode: allows the placeholder secrets of `.env.example`.
     #[arg(long, env = "TUSGATE_DEV", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Operations")]
     pub dev: bool,

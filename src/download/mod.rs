@@ -144,7 +144,15 @@ async fn serve(
             };
             match ranges {
                 RangeRequest::Full => {
-                    let mut r = body_response(StatusCode::OK, object.reader.stream(0..len), len);
+                    let mut r = match object.reader.in_memory(0..len) {
+                        Some(bytes) => {
+                            let mut r = response::empty(StatusCode::OK);
+                            set(&mut r, CONTENT_LENGTH, len);
+                            *r.body_mut() = Body::full(bytes);
+                            r
+                        }
+                        None => body_response(StatusCode::OK, object.reader.stream(0..len), len),
+                    };
                     set(&mut r, CONTENT_TYPE, content_type);
                     r.headers_mut()
                         .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));

@@ -113,6 +113,12 @@ pub trait Readable: Send + Sync {
     /// Streams the bytes in `range` (within `0..len`). May be called several times (one
     /// stream per part of a multi-range response).
     fn stream(&self, range: Range<u64>) -> Box<dyn ByteStream>;
+
+    /// The bytes of `range` if they are already in memory (small files), so the response can
+    /// be written in one go.
+    fn in_memory(&self, _range: Range<u64>) -> Option<Bytes> {
+        None
+    }
 }
 
 /// An open, readable object: an upload's data or a published asset. Opening fixes what is
