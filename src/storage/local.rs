@@ -313,13 +313,18 @@ impl Store for LocalStore {
 
     async fn open_asset(&self, path: &[u8]) -> Result<ReadObject> {
         use std::os::unix::ffi::OsStrExt;
-        let relative = Path::new(std::ffi::OsStr::from_bytes(path));
-        let mut components = relative.components();
-        let Some(prefix) = components.next() else {
-            return Err(StorageError::NotFound);
+        // Split by hand: `Path::components` would drop a trailing slash, and `file/` must stay a
+        // path the kernel refuses (ENOTDIR, 404 as in nginx).
+        let (prefix, rest) = match path.iter().position(|&b| b == b'/') {
+            Some(slash) => (&path[..slash], &path[slash + 1..]),
+            None => (path, &b""[..]),
         };
-        let rest = components.as_path().to_owned();
-        let prefix_dir = self.prefix_dir(prefix.as_os_str())?;
+        if prefix.is_empty() || prefix == b"." || prefix == b".." {
+            return Err(StorageError::NotFound);
+        }
+        let prefix = std::ffi::OsStr::from_bytes(prefix);
+        let rest = PathBuf::from(std::ffi::OsStr::from_bytes(rest));
+        let prefix_dir = self.prefix_dir(prefix)?;
         // Inline, not on the blocking pool: like nginx's event loop, an open, an fstat and a
         // small read of a cached file take microseconds, while the hand-off to a blocking thread
         // and back costs two context switches and was most of the time of a small download.
