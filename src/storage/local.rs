@@ -42,6 +42,8 @@ use crate::upload::{Phase, UploadId, UploadInfo};
 /// nothing more ready: fast bodies are written in large vectored writes while the next batch
 /// is being received, slow ones without holding their bytes in memory.
 const WRITE_BATCH_BYTES: usize = 2 << 20;
+/// A whole body up to this size is written inline (see [`quick`]).
+const INLINE_WRITE_BYTES: usize = 256 << 10;
 /// `writev` takes at most 1024 buffers (IOV_MAX).
 const WRITE_BATCH_FRAMES: usize = 512;
 /// Reads for GET are this large; one is always in flight ahead of the network.
@@ -123,7 +125,11 @@ impl LocalStore {
     async fn write_info(&self, info: &UploadInfo, durable: bool) -> Result<()> {
         let bytes = tusd_info::encode(info, self.storage_map(&info.id));
         let path = self.info_path(&info.id);
-        blocking(move || replace_file(&path, &bytes, durable)).await?;
+        if durable {
+            blocking(move || replace_file(&path, &bytes, true)).await?;
+        } else {
+            quick(|| replace_file(&path, &bytes, false))?;
+        }
         Ok(())
     }
 
@@ -177,14 +183,13 @@ impl LocalStore {
 impl Store for LocalStore {
     async fn create(&self, info: &UploadInfo) -> Result<()> {
         let path = self.data_path(&info.id);
-        blocking(move || {
+        quick(|| {
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(path)
                 .map(drop)
         })
-        .await
         .map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
             _ => StorageError::Io(e),
@@ -195,7 +200,7 @@ impl Store for LocalStore {
     async fn info(&self, id: &UploadId) -> Result<UploadInfo> {
         let info_path = self.info_path(id);
         let data_path = self.data_path(id);
-        let (bytes, data_meta) = blocking(move || {
+        let (bytes, data_meta) = quick(|| {
             let bytes = fs::read(info_path)?;
             let data_meta = match fs::metadata(data_path) {
                 Ok(meta) => Some(meta),
@@ -204,7 +209,6 @@ impl Store for LocalStore {
             };
             Ok((bytes, data_meta))
         })
-        .await
         .map_err(not_found)?;
         let mut info = tusd_info::decode(&bytes).map_err(StorageError::Corrupt)?;
         if &info.id != id {
@@ -228,12 +232,11 @@ impl Store for LocalStore {
     async fn append(&self, info: &UploadInfo, source: &mut (dyn ByteSource + '_)) -> Result<u64> {
         let path = self.data_path(&info.id);
         let start = info.offset;
-        let file = blocking(move || {
+        let file = quick(|| {
             let mut file = OpenOptions::new().write(true).open(path)?;
             file.seek(SeekFrom::Start(start))?;
             Ok(file)
         })
-        .await
         .map_err(not_found)?;
 
         let (file, written) = write_pipelined(file, source).await;
@@ -471,6 +474,14 @@ async fn write_pipelined(
                 Ok(n) => written += n,
                 Err(e) => return (idle.take().expect("returned by the job"), Err(e)),
             }
+        }
+        if batch_len > 0 && batch_len <= INLINE_WRITE_BYTES && ended && written == 0 {
+            // A small body that arrived whole: one write into the page cache, right here.
+            let file = idle.as_mut().expect("no write in flight");
+            return match write_all_vectored(file, &batch) {
+                Ok(()) => (idle.expect("kept"), Ok(batch_len as u64)),
+                Err(e) => (idle.expect("kept"), Err(e)),
+            };
         }
         if batch_len > 0 {
             let mut file = idle.take().expect("no write in flight");
@@ -712,6 +723,14 @@ fn not_found(e: io::Error) -> StorageError {
         io::ErrorKind::NotFound => StorageError::NotFound,
         _ => StorageError::Io(e),
     }
+}
+
+/// Filesystem work that is quick when the page cache is warm (creating a file, reading or
+/// replacing a small `.info` without fsync, a stat, an open): it runs on the calling thread,
+/// because handing it to the blocking pool and back costs two context switches, more than the
+/// work itself. What can really block (fsync, large writes and reads) uses [`blocking`].
+fn quick<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    f()
 }
 
 /// Runs blocking filesystem work off the async threads.
