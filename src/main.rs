@@ -187,20 +187,28 @@ async fn serve(config: Config) -> Result<(), String> {
     finish_interrupted_publishes(&app).await;
 
     if app.config.show_startup_logs {
-        // The same line tusd prints; scripts wait for it.
-        #[allow(clippy::print_stdout)]
-        {
-            println!(
-                "You can now upload files to: http://{}{}",
-                listener.display_addr(),
-                app.config.base_path
-            );
-        }
+        print_startup_line(&listener, &app.config.base_path);
     }
     tokio::spawn(tusgate::reaper::run(Arc::clone(&app)));
     server::run(listener, app, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The line tusd prints (scripts wait for it); for a UNIX socket, where tusd prints no URL, a
+/// plain statement of where we listen.
+#[allow(clippy::print_stdout)]
+fn print_startup_line(listener: &Listener, base_path: &str) {
+    match listener {
+        Listener::Tcp(_) => println!(
+            "You can now upload files to: http://{}{base_path}",
+            listener.display_addr()
+        ),
+        Listener::Unix(..) => println!(
+            "Listening on UNIX socket {}, base path {base_path}",
+            listener.display_addr()
+        ),
+    }
 }
 
 async fn bind(listen: &Listen) -> Result<Listener, String> {
