@@ -17,7 +17,7 @@ render() {
     echo '```text'
     "$bin" --help
     echo '```'
-    for sub in "sign upload" "sign download" "healthcheck"; do
+    for sub in "sign upload" "sign download" "healthcheck" "bench"; do
         echo
         echo "## \`tusgate $sub\`"
         echo

@@ -269,6 +269,9 @@ pub enum Command {
         )]
         addr: String,
     },
+    /// Load generator: tus uploads (any tus server) and downloads, with throughput, latency
+    /// percentiles, the server's CPU and peak RSS, and verification (see benches/README.md).
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]

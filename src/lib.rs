@@ -20,8 +20,12 @@
 //! Around them: [`config`] (tusd-compatible flags, two-stage validation), [`cors`], [`range`]
 //! (nginx's Range rules), [`metrics`] (tusd's metric names), [`reaper`] (upload expiry),
 //! [`error`] (the error catalogue with exhaustive status mapping), [`response`].
+//!
+//! Not part of the server: [`bench`], the `tusgate bench` load generator (tus uploads and
+//! downloads against any server, see `benches/README.md`).
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod cors;
 pub mod download;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => *args,
         Some(Command::Sign(what)) => return sign(what),
         Some(Command::Healthcheck { addr }) => return healthcheck(&addr),
+        Some(Command::Bench(args)) => return tusgate::bench::run(*args),
         None => cli.serve,
     };
     if !normalized.refused.is_empty() {
