@@ -42,7 +42,8 @@ use crate::upload::{Phase, UploadId, UploadInfo};
 /// nothing more ready: fast bodies are written in large vectored writes while the next batch
 /// is being received, slow ones without holding their bytes in memory.
 const WRITE_BATCH_BYTES: usize = 2 << 20;
-/// A whole body up to this size is written inline (see [`quick`]).
+/// Write batches up to this size are written inline (see [`quick`]); larger ones, which only
+/// fast bodies fill, go to the blocking pool while the next batch is received.
 const INLINE_WRITE_BYTES: usize = 256 << 10;
 /// `writev` takes at most 1024 buffers (IOV_MAX).
 const WRITE_BATCH_FRAMES: usize = 512;
@@ -475,13 +476,16 @@ async fn write_pipelined(
                 Err(e) => return (idle.take().expect("returned by the job"), Err(e)),
             }
         }
-        if batch_len > 0 && batch_len <= INLINE_WRITE_BYTES && ended && written == 0 {
-            // A small body that arrived whole: one write into the page cache, right here.
+        if batch_len > 0 && batch_len <= INLINE_WRITE_BYTES {
+            // A small batch (a small body, or what a slow client sent since the last write):
+            // one write into the page cache, right here. Many slow uploads then cost no
+            // blocking threads, each with its own stack and malloc arena.
             let file = idle.as_mut().expect("no write in flight");
-            return match write_all_vectored(file, &batch) {
-                Ok(()) => (idle.expect("kept"), Ok(batch_len as u64)),
-                Err(e) => (idle.expect("kept"), Err(e)),
-            };
+            match write_all_vectored(file, &batch) {
+                Ok(()) => written += batch_len as u64,
+                Err(e) => return (idle.expect("kept"), Err(e)),
+            }
+            continue;
         }
         if batch_len > 0 {
             let mut file = idle.take().expect("no write in flight");
