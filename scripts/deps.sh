@@ -12,7 +12,7 @@ need go
 need node
 need npm
 
-apt_packages=(nginx-light curl)
+apt_packages=(nginx-light curl openssl)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -28,3 +28,4 @@ bash scripts/install-tusd.sh
 (cd clients/js && npm ci --silent --no-audit --no-fund)
 bash clients/python/setup.sh
 bash interop/granite/setup.sh
+bash interop/deploy/setup.sh
