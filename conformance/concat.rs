@@ -9,7 +9,7 @@ fn partial(s: &Server, bytes: &[u8]) -> String {
         .header("Upload-Concat", "partial")
         .send()
         .status(201);
-    let path = s.path_of(&resp.header("Location").expect("Location"));
+    let path = s.location(&resp);
     if !bytes.is_empty() {
         s.patch(&path, 0, bytes).status(204);
     }
@@ -37,7 +37,7 @@ fn final_upload_concatenates_absolute_and_relative_urls() {
         .header("Upload-Concat", &header)
         .send()
         .status(201);
-    let fin = s.path_of(&resp.header("Location").expect("Location"));
+    let fin = s.location(&resp);
     s.req("HEAD", &fin)
         .send()
         .status(200)
@@ -62,7 +62,7 @@ fn final_of_large_partials() {
         .header("Upload-Concat", &format!("final;{a} {b}"))
         .send()
         .status(201);
-    let fin = s.path_of(&resp.header("Location").expect("Location"));
+    let fin = s.location(&resp);
     let stored = s.stored(&fin);
     assert_eq!(stored.len(), one.len() + two.len());
     assert!(stored[..one.len()] == one[..] && stored[one.len()..] == two[..]);
@@ -77,7 +77,7 @@ fn unfinished_partial_is_400() {
         .header("Upload-Length", "5")
         .header("Upload-Concat", "partial")
         .send();
-    let b = s.path_of(&resp.header("Location").expect("Location"));
+    let b = s.location(&resp);
     s.tus("POST", "")
         .header("Upload-Concat", &format!("final;{a} {b}"))
         .send()
@@ -126,7 +126,7 @@ fn patch_to_a_final_upload_is_403() {
         .header("Upload-Concat", &format!("final;{a}"))
         .send()
         .status(201);
-    let fin = s.path_of(&resp.header("Location").expect("Location"));
+    let fin = s.location(&resp);
     s.patch(&fin, 1, b"y")
         .status(403)
         .body_is("ERR_MODIFY_FINAL: modifying a final upload is not allowed\n");
@@ -138,8 +138,7 @@ fn final_with_a_body_is_403() {
     let a = partial(&s, b"x");
     s.tus("POST", "")
         .header("Upload-Concat", &format!("final;{a}"))
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(b"y")
+        .chunk(b"y")
         .send()
         .status(403);
 }
@@ -166,7 +165,7 @@ fn any_finished_upload_can_be_a_partial() {
         .header("Upload-Concat", &format!("final;{plain}"))
         .send()
         .status(201);
-    let fin = s.path_of(&resp.header("Location").expect("Location"));
+    let fin = s.location(&resp);
     assert_eq!(s.stored(&fin), b"plain");
 }
 

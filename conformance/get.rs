@@ -18,7 +18,7 @@ fn download_with_type_and_disposition_from_metadata() {
         )
         .send()
         .status(201);
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     s.patch(&upload, 0, b"hello").status(204);
     let resp = s
         .req("GET", &upload)
@@ -50,7 +50,7 @@ fn risky_or_invalid_types_are_attachments() {
                 &format!("filetype {}", b64(filetype.as_bytes())),
             )
             .send();
-        let upload = s.path_of(&resp.header("Location").expect("Location"));
+        let upload = s.location(&resp);
         s.patch(&upload, 0, b"x").status(204);
         s.req("GET", &upload)
             .send()

@@ -227,7 +227,7 @@ impl Server {
             None => req.header("Upload-Defer-Length", "1"),
         };
         let resp = req.send().status(201);
-        self.path_of(&resp.header("location").expect("Location"))
+        self.location(&resp)
     }
 
     /// Creates an upload with `data` fully uploaded; returns its path.
@@ -242,14 +242,18 @@ impl Server {
     pub(crate) fn patch(&self, path: &str, offset: u64, data: &[u8]) -> Resp {
         self.tus("PATCH", path)
             .header("Upload-Offset", &offset.to_string())
-            .header("Content-Type", "application/offset+octet-stream")
-            .body(data)
+            .chunk(data)
             .send()
     }
 
     /// The stored bytes, through GET on the upload URL.
     pub(crate) fn stored(&self, path: &str) -> Vec<u8> {
         self.req("GET", path).send().status(200).body
+    }
+
+    /// The path of the upload a creation response points to.
+    pub(crate) fn location(&self, resp: &Resp) -> String {
+        self.path_of(&resp.header("location").expect("Location header"))
     }
 
     /// The path part of an absolute upload URL.
@@ -331,6 +335,12 @@ impl Req<'_> {
     pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
+    }
+
+    /// A tus chunk: `data` as an `application/offset+octet-stream` body.
+    pub(crate) fn chunk(self, data: &[u8]) -> Self {
+        self.header("Content-Type", "application/offset+octet-stream")
+            .body(data)
     }
 
     pub(crate) fn body(mut self, data: &[u8]) -> Self {

@@ -47,7 +47,7 @@ fn metadata_echo_uses_tusd_format() {
         .header("Upload-Metadata", &format!("filename {}", b64(b"a b.txt")))
         .send()
         .status(201);
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     s.req("HEAD", &upload)
         .send()
         .has("Upload-Metadata", &format!("filename {}", b64(b"a b.txt")));

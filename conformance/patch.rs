@@ -147,8 +147,7 @@ fn declare_length_on_the_final_chunk() {
     s.tus("PATCH", &upload)
         .header("Upload-Offset", "3")
         .header("Upload-Length", "6")
-        .header("Content-Type", OCTET)
-        .body(b"def")
+        .chunk(b"def")
         .send()
         .status(204)
         .has("Upload-Offset", "6");
@@ -167,8 +166,7 @@ fn declare_length_after_the_final_chunk() {
     s.tus("PATCH", &upload)
         .header("Upload-Offset", "3")
         .header("Upload-Length", "3")
-        .header("Content-Type", OCTET)
-        .body(b"")
+        .chunk(b"")
         .send()
         .status(204)
         .has("Upload-Offset", "3");
@@ -182,8 +180,7 @@ fn declare_length_on_a_non_final_chunk_then_continue() {
     s.tus("PATCH", &upload)
         .header("Upload-Offset", "0")
         .header("Upload-Length", "6")
-        .header("Content-Type", OCTET)
-        .body(b"abc")
+        .chunk(b"abc")
         .send()
         .status(204);
     s.patch(&upload, 3, b"def")
@@ -199,8 +196,7 @@ fn upload_length_on_a_known_length_upload_is_400() {
     s.tus("PATCH", &upload)
         .header("Upload-Offset", "0")
         .header("Upload-Length", "6")
-        .header("Content-Type", OCTET)
-        .body(b"abc")
+        .chunk(b"abc")
         .send()
         .status(400)
         .body_is("ERR_INVALID_UPLOAD_LENGTH: missing or invalid Upload-Length header\n");
@@ -215,8 +211,7 @@ fn declared_length_below_offset_or_over_max_is_400() {
         s.tus("PATCH", &upload)
             .header("Upload-Offset", "4")
             .header("Upload-Length", length)
-            .header("Content-Type", OCTET)
-            .body(b"")
+            .chunk(b"")
             .send()
             .status(400);
     }

@@ -67,7 +67,7 @@ fn metadata_is_stored_leniently() {
         .header("Upload-Metadata", &header)
         .send()
         .status(201);
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     let echo = s
         .req("HEAD", &upload)
         .send()
@@ -127,7 +127,7 @@ fn go_integer_syntax_is_accepted() {
         .header("Upload-Length", "+007")
         .send()
         .status(201);
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     s.req("HEAD", &upload).send().has("Upload-Length", "7");
 }
 
@@ -181,12 +181,11 @@ fn creation_with_upload_stores_the_body() {
     let resp = s
         .tus("POST", "")
         .header("Upload-Length", "11")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(b"hello")
+        .chunk(b"hello")
         .send()
         .status(201)
         .has("Upload-Offset", "5");
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     s.patch(&upload, 5, b" world")
         .status(204)
         .has("Upload-Offset", "11");
@@ -199,12 +198,11 @@ fn creation_with_upload_completes_the_upload() {
     let resp = s
         .tus("POST", "")
         .header("Upload-Length", "5")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(b"hello")
+        .chunk(b"hello")
         .send()
         .status(201)
         .has("Upload-Offset", "5");
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     assert_eq!(s.stored(&upload), b"hello");
 }
 
@@ -219,7 +217,7 @@ fn creation_with_other_content_type_ignores_the_body() {
         .send()
         .status(201)
         .lacks("Upload-Offset");
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     s.req("HEAD", &upload).send().has("Upload-Offset", "0");
 }
 
@@ -228,8 +226,7 @@ fn creation_with_upload_larger_than_length_is_413() {
     let s = Server::start(&[]);
     s.tus("POST", "")
         .header("Upload-Length", "3")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(b"hello")
+        .chunk(b"hello")
         .send()
         .status(413)
         .lacks("Location")
@@ -242,12 +239,11 @@ fn creation_with_upload_and_deferred_length() {
     let resp = s
         .tus("POST", "")
         .header("Upload-Defer-Length", "1")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(b"abc")
+        .chunk(b"abc")
         .send()
         .status(201)
         .has("Upload-Offset", "3");
-    let upload = s.path_of(&resp.header("Location").expect("Location"));
+    let upload = s.location(&resp);
     s.req("HEAD", &upload)
         .send()
         .has("Upload-Offset", "3")

@@ -47,7 +47,7 @@ fn create(s: &Server, key: &str, visibility: &str, len: usize) -> String {
         .header("Upload-Metadata", &metadata(key, visibility, now() + 600))
         .send()
         .status(201);
-    s.path_of(&resp.header("Location").expect("Location"))
+    s.location(&resp)
 }
 
 fn asset(s: &Server, path: &str) -> PathBuf {
@@ -209,7 +209,7 @@ fn partials_need_tokens_and_only_the_final_publishes() {
             .header("Upload-Metadata", &meta)
             .send()
             .status(201);
-        let path = s.path_of(&resp.header("Location").expect("Location"));
+        let path = s.location(&resp);
         s.patch(&path, 0, part).status(204);
         partials.push(path);
     }
