@@ -74,11 +74,13 @@ fn metadata_is_stored_leniently() {
         .status(200)
         .header("Upload-Metadata")
         .expect("metadata");
-    let mut pairs: Vec<&str> = echo.split(',').collect();
+    // An empty value is echoed as `key ` (with a space); tusd's order is random, and when that
+    // pair comes last its space ends the header value, which HTTP strips. So compare trimmed.
+    let mut pairs: Vec<&str> = echo.split(',').map(str::trim).collect();
     pairs.sort_unstable();
     let name = format!("name {}", b64(b"lunr.png"));
     let kind = format!("type {}", b64(b"image/png"));
-    assert_eq!(pairs, ["empty ", name.as_str(), kind.as_str()]);
+    assert_eq!(pairs, ["empty", name.as_str(), kind.as_str()]);
 }
 
 #[test]
