@@ -29,3 +29,4 @@ bash scripts/install-tusd.sh
 bash clients/python/setup.sh
 bash interop/granite/setup.sh
 bash interop/deploy/setup.sh
+bash interop/s3/setup.sh

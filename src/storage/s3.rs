@@ -150,7 +150,15 @@ impl S3Store {
         // A short-retry client, so a wrong endpoint fails in seconds rather than minutes.
         let probe = build(config, false)?;
         let prefix = store.prefix_path();
-        match probe.list_with_delimiter(prefix.as_ref()).await {
+        let listing =
+            tokio::time::timeout(REQUEST_DEADLINE, probe.list_with_delimiter(prefix.as_ref()));
+        let listing = listing.await.map_err(|_| {
+            format!(
+                "bucket {:?}: no answer within {REQUEST_DEADLINE:?}",
+                config.bucket
+            )
+        })?;
+        match listing {
             Ok(_) => Ok(store),
             Err(object_store::Error::NotFound { .. }) => Err(format!(
                 "bucket {:?} does not exist; create it, or set STORAGE_CREATE_BUCKET=true",
@@ -214,13 +222,13 @@ impl S3Store {
     }
 
     async fn load(&self, id: &UploadId) -> Result<(UploadInfo, S3State)> {
-        let result = self
-            .s3
-            .get(&self.info_key(id)?)
-            .await
-            .map_err(storage_error)?;
-        let modified: SystemTime = result.meta.last_modified.into();
-        let bytes = result.bytes().await.map_err(storage_error)?;
+        let key = self.info_key(id)?;
+        let (modified, bytes) = bounded(0, async {
+            let result = self.s3.get(&key).await?;
+            let modified: SystemTime = result.meta.last_modified.into();
+            Ok((modified, result.bytes().await?))
+        })
+        .await?;
         let (mut info, backend) =
             tusd_info::decode_with_backend(&bytes).map_err(StorageError::Corrupt)?;
         let state: S3State = backend
@@ -248,10 +256,8 @@ impl S3Store {
         let backend =
             serde_json::to_value(state).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let bytes = tusd_info::encode_with_backend(info, storage, Some(backend));
-        self.s3
-            .put(&self.info_key(&info.id)?, PutPayload::from(bytes))
-            .await
-            .map_err(storage_error)?;
+        let key = self.info_key(&info.id)?;
+        bounded(0, self.s3.put(&key, PutPayload::from(bytes))).await?;
         self.remember(&info.id, Some(state.clone()));
         Ok(())
     }
@@ -259,14 +265,7 @@ impl S3Store {
     /// The tail bytes of `id`, checked against the size the state recorded.
     async fn read_tail(&self, id: &UploadId, tail: Tail) -> Result<Bytes> {
         let key = self.tail_key(id, tail.generation)?;
-        let bytes = self
-            .s3
-            .get(&key)
-            .await
-            .map_err(storage_error)?
-            .bytes()
-            .await
-            .map_err(storage_error)?;
+        let bytes = bounded(tail.size, async { self.s3.get(&key).await?.bytes().await }).await?;
         if bytes.len() as u64 != tail.size {
             return Err(StorageError::Corrupt(format!(
                 "{key} has {} bytes, the state says {}",
@@ -278,8 +277,8 @@ impl S3Store {
     }
 
     async fn delete_quietly(&self, path: Path) {
-        match self.s3.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        match bounded(0, self.s3.delete(&path)).await {
+            Ok(()) | Err(StorageError::NotFound) => {}
             Err(e) => tracing::warn!(%path, error = %e, "cannot delete object"),
         }
     }
@@ -309,7 +308,7 @@ impl S3Store {
         }
         let already = state.stored();
         let mut received = 0u64;
-        let mut in_flight: Vec<(u64, JoinHandle<object_store::Result<PartId>>)> = Vec::new();
+        let mut in_flight: Vec<(u64, JoinHandle<Result<PartId>>)> = Vec::new();
         while let Some(chunk) = next_chunk(source).await {
             received += chunk.len() as u64;
             buffer.push(chunk);
@@ -322,11 +321,8 @@ impl S3Store {
                             attributes: Self::attributes(info),
                             ..Default::default()
                         };
-                        let id = self
-                            .s3
-                            .create_multipart_opts(&object, opts)
-                            .await
-                            .map_err(storage_error)?;
+                        let id = self.s3.create_multipart_opts(&object, opts);
+                        let id = bounded(0, id).await?;
                         state.multipart_id = Some(id.clone());
                         id
                     }
@@ -342,7 +338,7 @@ impl S3Store {
                     payload.content_length() as u64,
                 );
                 let job = tokio::spawn(async move {
-                    s3.put_part(&object, &multipart_id, index, payload).await
+                    bounded(size, s3.put_part(&object, &multipart_id, index, payload)).await
                 });
                 in_flight.push((size, job));
             }
@@ -364,29 +360,21 @@ impl S3Store {
                 attributes: Self::attributes(info),
                 ..Default::default()
             };
-            self.s3
-                .put_opts(&object, rest, opts)
-                .await
-                .map_err(storage_error)?;
+            bounded(rest_len, self.s3.put_opts(&object, rest, opts)).await?;
             state.object_written = true;
         } else if complete && rest_len > 0 {
             // The last part may be smaller than the others (R2 requires ≤).
             let id = state.multipart_id.clone().unwrap_or_default();
-            let part = self
-                .s3
-                .put_part(&object, &id, state.parts.len(), rest)
-                .await
-                .map_err(storage_error)?;
+            let part = self.s3.put_part(&object, &id, state.parts.len(), rest);
+            let part = bounded(rest_len, part).await?;
             state.parts.push(Part {
                 size: rest_len,
                 content_id: part.content_id,
             });
         } else if rest_len > 0 {
             let generation = state.next_generation;
-            self.s3
-                .put(&self.tail_key(&info.id, generation)?, rest)
-                .await
-                .map_err(storage_error)?;
+            let key = self.tail_key(&info.id, generation)?;
+            bounded(rest_len, self.s3.put(&key, rest)).await?;
             state.tail = Some(Tail {
                 generation,
                 size: rest_len,
@@ -397,11 +385,10 @@ impl S3Store {
     }
 }
 
-async fn finish_part(size: u64, job: JoinHandle<object_store::Result<PartId>>) -> Result<Part> {
+async fn finish_part(size: u64, job: JoinHandle<Result<PartId>>) -> Result<Part> {
     let part = job
         .await
-        .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
-        .map_err(storage_error)?;
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
     Ok(Part {
         size,
         content_id: part.content_id,
@@ -522,16 +509,15 @@ impl Store for S3Store {
                             content_id: p.content_id.clone(),
                         })
                         .collect();
-                    if let Err(e) = self.s3.complete_multipart(&object, &id, parts).await {
+                    let completion = self.s3.complete_multipart(&object, &id, parts);
+                    if let Err(e) = bounded(info.length.unwrap_or(0), completion).await {
                         // Completed before a crash, or the response was lost: the object is
                         // there with the right size, or this is a real failure.
-                        let done = self
-                            .s3
-                            .head(&object)
+                        let done = bounded(0, self.s3.head(&object))
                             .await
                             .is_ok_and(|meta| Some(meta.size) == info.length);
                         if !done {
-                            return Err(storage_error(e));
+                            return Err(e);
                         }
                     }
                 }
@@ -545,10 +531,8 @@ impl Store for S3Store {
                         attributes: Self::attributes(info),
                         ..Default::default()
                     };
-                    self.s3
-                        .put_opts(&object, PutPayload::from(data), opts)
-                        .await
-                        .map_err(storage_error)?;
+                    let len = data.len() as u64;
+                    bounded(len, self.s3.put_opts(&object, PutPayload::from(data), opts)).await?;
                 }
             }
             state.object_written = true;
@@ -570,9 +554,9 @@ impl Store for S3Store {
         let state = self.state(info).await?;
         let object = state.object_path()?;
         if let (Some(id), false) = (&state.multipart_id, state.object_written) {
-            match self.s3.abort_multipart(&object, id).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(storage_error(e)),
+            match bounded(0, self.s3.abort_multipart(&object, id)).await {
+                Ok(()) | Err(StorageError::NotFound) => {}
+                Err(e) => return Err(e),
             }
         }
         if let Some(tail) = state.tail {
@@ -599,11 +583,8 @@ impl Store for S3Store {
     }
 
     async fn list(&self) -> Result<Vec<UploadId>> {
-        let listing = self
-            .s3
-            .list_with_delimiter(self.prefix_path().as_ref())
-            .await
-            .map_err(storage_error)?;
+        let prefix = self.prefix_path();
+        let listing = bounded(0, self.s3.list_with_delimiter(prefix.as_ref())).await?;
         Ok(listing
             .objects
             .iter()
@@ -625,7 +606,7 @@ impl Store for S3Store {
 
 impl S3Store {
     async fn open(&self, object: Path) -> Result<ReadObject> {
-        let meta = self.s3.head(&object).await.map_err(storage_error)?;
+        let meta = bounded(0, self.s3.head(&object)).await?;
         Ok(ReadObject {
             len: meta.size,
             modified: Some(meta.last_modified.into()),
@@ -741,6 +722,29 @@ impl ByteStream for ObjectStream {
     }
 }
 
+/// Every request on the upload path gets at least this long…
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+/// …plus the time to move its bytes at this rate (bytes per second).
+const SLOWEST_RATE: u64 = 1 << 20;
+
+/// Bounds one S3 request, retries included. object_store's retry budget only decides whether
+/// to start another attempt, never cancels a hanging one, so without this a PATCH waiting on a
+/// frozen S3 would wait for the client's total timeout. A PATCH that times out answers 500
+/// (retryable) and nothing it did is committed.
+async fn bounded<T>(
+    bytes: u64,
+    request: impl std::future::Future<Output = object_store::Result<T>>,
+) -> Result<T> {
+    let deadline = REQUEST_DEADLINE.max(Duration::from_secs(bytes / SLOWEST_RATE));
+    match tokio::time::timeout(deadline, request).await {
+        Ok(result) => result.map_err(storage_error),
+        Err(_) => Err(StorageError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("S3 request did not finish within {deadline:?}"),
+        ))),
+    }
+}
+
 fn storage_error(e: object_store::Error) -> StorageError {
     match e {
         object_store::Error::NotFound { .. } => StorageError::NotFound,
@@ -753,15 +757,17 @@ fn storage_error(e: object_store::Error) -> StorageError {
 
 fn build(config: &S3Config, patient: bool) -> Result<AmazonS3, String> {
     // Client options first: `with_client_options` replaces them wholesale, `allow_http` too.
+    // No total timeout: a long download must not be cut. Requests on the upload path carry
+    // their own deadline instead (see `bounded`).
     let mut client = ClientOptions::new()
-        .with_timeout(Duration::from_secs(300))
+        .with_timeout_disabled()
         .with_connect_timeout(Duration::from_secs(10));
     if !config.verify_ssl {
         client = client.with_allow_invalid_certificates(true);
     }
     let retry = RetryConfig {
         max_retries: if patient { 5 } else { 1 },
-        // Bounded: a PATCH waiting on a dead S3 answers 500 (retryable) within this.
+        // When to stop starting new attempts; a hanging attempt is cut by `bounded`.
         retry_timeout: Duration::from_secs(if patient { 30 } else { 5 }),
         ..RetryConfig::default()
     };

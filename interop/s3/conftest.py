@@ -1,0 +1,651 @@
+"""Shared fixtures and helpers of the S3 interop suite: moto, tusgate, tus clients, bucket checks.
+
+* ``moto`` (session): one moto server (``moto_server -H 127.0.0.1 -p 0`` from this venv), its
+  port read from its ``Running on http://127.0.0.1:PORT`` line. Every test gets its own bucket
+  (``bucket`` fixture), so tests never see each other's objects. A test that freezes S3 asks for
+  ``private_moto`` instead and gets a moto of its own.
+* ``servers`` (per test): starts tusgate instances on 127.0.0.1 against a bucket,
+  ``$TUSGATE_BIN -host 127.0.0.1 -port 0 -upload-dir D/uploads --s3-bucket B --s3-endpoint …``
+  with ``UPLOAD_SECRET`` / ``SECURE_LINK_SECRET`` in the environment (tokened mode) or with
+  ``-allow-uploads-without-token``; the port comes from its ``You can now upload files to:`` line.
+  ``TUSGATE_BIN`` is required: unset or not executable is a test failure, never a skip.
+* The bucket is read back with boto3 (signed: moto answers anonymous GetObject with 403), never
+  through tusgate, so an object is checked exactly as S3 holds it.
+* Uploads: the real tus-js-client (``interop/granite/tus_js_upload.mjs``), or raw tus requests
+  where a test must control exactly which bytes were sent and acknowledged.
+
+Every wait is bounded, every process is killed at teardown (its whole process group), and the
+tails of the server logs are attached to the report of any failing test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config as BotoConfig
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+TUS_JS_UPLOAD = REPO / "interop" / "granite" / "tus_js_upload.mjs"
+
+KiB = 1024
+MiB = 1024 * KiB
+READY_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+HTTP_TIMEOUT_S = 30.0
+NODE_TIMEOUT_S = 120.0
+# Per-test deadline (SIGALRM), so that a hung server can never hang the suite.
+TEST_TIMEOUT_S = int(os.environ.get("S3_TEST_TIMEOUT", "300"))
+
+ACCESS_KEY = "test"
+SECRET_KEY = "testtesttest"
+# One pair of secrets for the whole run: instances that share a bucket must share them.
+UPLOAD_SECRET = secrets.token_urlsafe(24)
+LINK_SECRET = secrets.token_urlsafe(24)
+TUS = {"Tus-Resumable": "1.0.0"}
+
+TUSGATE_READY = re.compile(r"You can now upload files to: http://127\.0\.0\.1:(\d+)/files/")
+MOTO_READY = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+
+
+# ---------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------
+
+def executable(env_name: str) -> str:
+    """The path in $env_name, or fail the test clearly."""
+    path = os.environ.get(env_name)
+    if not path:
+        pytest.fail(f"{env_name} is not set: point it at the binary to test "
+                    "(e.g. target/release/tusgate)", pytrace=False)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail(f"{env_name}={path!r} is not an executable file", pytrace=False)
+    return path
+
+
+class Process:
+    """A child process in its own process group, its output appended to a log file."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path, env: dict[str, str]):
+        self.name = name
+        self.command = command
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            log.write(f"==> {shlex.join(self.command)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            pytest.fail(f"{self.name} exited with code {self.proc.returncode}\n"
+                        f"{self.log_tail()}", pytrace=False)
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would; reaps it."""
+        self.signal_group(signal.SIGKILL)
+        self.proc.wait(timeout=STOP_TIMEOUT_S)
+
+    def stop(self) -> None:
+        """SIGCONT (it may be frozen), SIGTERM, SIGKILL the group after STOP_TIMEOUT_S; reaps."""
+        if self.alive():
+            self.signal_group(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                pass
+        self.signal_group(signal.SIGKILL)
+        self.proc.wait(timeout=STOP_TIMEOUT_S)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        tail = "\n".join(self.log_text().splitlines()[-lines:])
+        return f"--- {self.name}: {self.log_path} ---\n{tail}"
+
+    def wait_for_line(self, pattern: re.Pattern, since: int = 0) -> re.Match:
+        """The first match of `pattern` in the log after byte `since`; bounded by
+        READY_TIMEOUT_S."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            match = pattern.search(self.log_text()[since:])
+            if match:
+                return match
+            self.check_alive()
+            time.sleep(0.05)
+        pytest.fail(f"{self.name} not ready after {READY_TIMEOUT_S:.0f} s\n{self.log_tail()}",
+                    pytrace=False)
+
+
+# ---------------------------------------------------------------------------
+# moto and the bucket
+# ---------------------------------------------------------------------------
+
+class Moto:
+    """A moto S3 server on 127.0.0.1. Objects larger than ~5 MiB spill to temp files, which go
+    to its own directory so that they vanish with the test's temp dir."""
+
+    def __init__(self, workdir: Path):
+        tmp = workdir / "moto-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", "0"]
+        self.process = Process("moto", command, workdir / "moto.log",
+                               {**os.environ, "TMPDIR": str(tmp)})
+        try:
+            self.port = int(self.process.wait_for_line(MOTO_READY).group(1))
+        except BaseException:
+            self.process.stop()
+            raise
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.s3 = boto3.client(
+            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=BotoConfig(connect_timeout=5, read_timeout=HTTP_TIMEOUT_S,
+                              retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+
+    def create_bucket(self) -> Bucket:
+        """A new, empty bucket (unsigned CreateBucket, as any S3 client could send)."""
+        name = f"tusgate-{secrets.token_hex(6)}"
+        resp = requests.put(f"{self.endpoint}/{name}", timeout=HTTP_TIMEOUT_S)
+        assert resp.status_code == 200, f"CreateBucket {name}: {resp.status_code} {resp.text[:300]}"
+        return Bucket(self, name)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its sockets but answers nothing (connections hang)."""
+        self.process.signal_group(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.signal_group(signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Bucket:
+    """One bucket on moto, read back directly (never through tusgate)."""
+
+    def __init__(self, moto: Moto, name: str):
+        self.moto = moto
+        self.name = name
+
+    def keys(self, prefix: str = "") -> list[str]:
+        keys = []
+        for page in self.moto.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name,
+                                                                           Prefix=prefix):
+            keys += [obj["Key"] for obj in page.get("Contents", [])]
+        return sorted(keys)
+
+    def read(self, key: str) -> bytes:
+        return self.moto.s3.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def head(self, key: str) -> dict:
+        return self.moto.s3.head_object(Bucket=self.name, Key=key)
+
+    def info(self, key: str) -> dict:
+        """A `.info` state object, parsed."""
+        return json.loads(self.read(key))
+
+    def multipart_uploads(self) -> list[tuple[str, str]]:
+        """(key, upload id) of every multipart upload still open (neither completed nor aborted)."""
+        listing = self.moto.s3.list_multipart_uploads(Bucket=self.name)
+        return [(u["Key"], u["UploadId"]) for u in listing.get("Uploads", [])]
+
+    def uploaded_parts(self, key: str, upload: str) -> int:
+        """How many parts the open multipart upload `upload` of `key` holds."""
+        return len(self.moto.s3.list_parts(Bucket=self.name, Key=key, UploadId=upload)
+                   .get("Parts", []))
+
+    def assert_no_leftovers(self) -> None:
+        """No tail objects (`<id>.part.<generation>`) and no open multipart upload remain."""
+        tails = [key for key in self.keys() if ".part." in key.rsplit("/", 1)[-1]]
+        assert not tails, f"tail objects left in the bucket: {tails}"
+        assert not self.multipart_uploads(), \
+            f"multipart uploads left open: {self.multipart_uploads()}"
+
+    def assert_object(self, key: str, data: bytes, content_type: str | None = None) -> dict:
+        """The object `key` holds exactly `data` (and has `content_type`, when given)."""
+        keys = self.keys()
+        assert key in keys, f"no object {key!r} in bucket {self.name}; it holds {keys}"
+        stored = self.read(key)
+        assert sha256(stored) == sha256(data), \
+            f"object {key!r} differs from the upload ({len(stored)} stored vs {len(data)} sent)"
+        head = self.head(key)
+        if content_type is not None:
+            assert head["ContentType"] == content_type, f"Content-Type of {key!r}"
+        return head
+
+
+# ---------------------------------------------------------------------------
+# tusgate
+# ---------------------------------------------------------------------------
+
+class Tusgate:
+    """One tusgate instance on the S3 backend. `kill()` + `start()` restarts it on the same
+    port with the same arguments (the port is fixed after the first start)."""
+
+    def __init__(self, name: str, workdir: Path, bucket: Bucket, *, tokens: bool = True,
+                 prefix: str | None = None, args: Iterable[str] = ()):
+        self.name = name
+        self.bucket = bucket
+        self.prefix = prefix or ""
+        uploads = workdir / f"{name}-uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        self.args = ["-upload-dir", str(uploads), "--s3-bucket", bucket.name,
+                     "--s3-endpoint", bucket.moto.endpoint,
+                     "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
+        if prefix is not None:
+            self.args += ["--s3-object-prefix", prefix]
+        if not tokens:
+            self.args.append("-allow-uploads-without-token")
+        self.args += list(args)
+        self.env = {**os.environ, "UPLOAD_SECRET": UPLOAD_SECRET,
+                    "SECURE_LINK_SECRET": LINK_SECRET}
+        self.binary = executable("TUSGATE_BIN")
+        self.port = 0
+        self.process = Process(name, self._command(), workdir / f"{name}.log", self.env)
+        self._wait_ready(since=0)
+
+    def _command(self) -> list[str]:
+        return [self.binary, "-host", "127.0.0.1", "-port", str(self.port), *self.args]
+
+    def _wait_ready(self, since: int) -> None:
+        try:
+            port = int(self.process.wait_for_line(TUSGATE_READY, since).group(1))
+        except BaseException:
+            self.process.stop()
+            raise
+        assert self.port in (0, port), f"{self.name} restarted on port {port}, not {self.port}"
+        self.port = port
+
+    def start(self) -> None:
+        """Starts it again (after `kill()`), on the port it had."""
+        assert not self.process.alive(), f"{self.name} is still running"
+        since = len(self.process.log_text())
+        self.process.command = self._command()
+        self.process.start()
+        self._wait_ready(since)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def files_url(self) -> str:
+        return f"{self.origin}/files/"
+
+    @property
+    def assets_url(self) -> str:
+        return f"{self.origin}/assets"
+
+    def upload_url(self, upload_url: str) -> str:
+        """The same upload, addressed at this instance."""
+        return self.files_url + upload_id(upload_url)
+
+    def object_key(self, relative: str) -> str:
+        """`relative` under the object prefix, as tusgate names it in the bucket."""
+        return f"{self.prefix.strip('/')}/{relative}" if self.prefix.strip("/") else relative
+
+
+def sign_upload(key: str, content_type: str, visibility: str) -> str:
+    """The Upload-Metadata value granite would build (via `tusgate sign upload`)."""
+    out = subprocess.run([executable("TUSGATE_BIN"), "sign", "upload", "--key", key,
+                          "--content-type", content_type, "--visibility", visibility],
+                         capture_output=True, text=True, timeout=HTTP_TIMEOUT_S, check=True,
+                         env={**os.environ, "UPLOAD_SECRET": UPLOAD_SECRET})
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("Upload-Metadata: "), out.stdout
+    return first.removeprefix("Upload-Metadata: ")
+
+
+def sign_download(tusgate: Tusgate, key: str, visibility: str) -> str:
+    """The download URL granite would build: plain for public, md5/expires-signed for private."""
+    out = subprocess.run([executable("TUSGATE_BIN"), "sign", "download", "--key", key,
+                          "--visibility", visibility, "--base-url", tusgate.assets_url],
+                         capture_output=True, text=True, timeout=HTTP_TIMEOUT_S, check=True,
+                         env={**os.environ, "SECURE_LINK_SECRET": LINK_SECRET})
+    return out.stdout.strip().splitlines()[0]
+
+
+def plain_asset_url(tusgate: Tusgate, visibility: str, key: str) -> str:
+    return f"{tusgate.assets_url}/{visibility}/{urllib.parse.quote(key)}"
+
+
+# ---------------------------------------------------------------------------
+# tus requests
+# ---------------------------------------------------------------------------
+
+def upload_id(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def tus_create(files_url: str, length: int, metadata: str | None = None) -> str:
+    """POST a new upload; returns its URL."""
+    headers = {**TUS, "Upload-Length": str(length)}
+    if metadata is not None:
+        headers["Upload-Metadata"] = metadata
+    resp = requests.post(files_url, headers=headers, timeout=HTTP_TIMEOUT_S)
+    assert resp.status_code == 201, f"POST {files_url}: {resp.status_code} {resp.text[:300]}"
+    return urllib.parse.urljoin(files_url, resp.headers["Location"])
+
+
+def tus_patch(url: str, offset: int, data: bytes) -> requests.Response:
+    headers = {**TUS, "Upload-Offset": str(offset),
+               "Content-Type": "application/offset+octet-stream"}
+    return requests.patch(url, headers=headers, data=data, timeout=HTTP_TIMEOUT_S)
+
+
+def tus_offset(url: str) -> int:
+    """HEAD: the upload's offset (asserts 200)."""
+    resp = requests.head(url, headers=TUS, timeout=HTTP_TIMEOUT_S)
+    assert resp.status_code == 200, f"HEAD {url}: {resp.status_code}"
+    return int(resp.headers["Upload-Offset"])
+
+
+def patch_chunks(url: str, data: bytes, start: int, end: int, chunk: int) -> int:
+    """PATCHes data[start:end] in `chunk`-sized requests, each of which must be acknowledged
+    (204, Upload-Offset advanced by exactly the chunk). Returns the acknowledged offset."""
+    offset = start
+    while offset < end:
+        piece = data[offset:min(offset + chunk, end)]
+        resp = tus_patch(url, offset, piece)
+        assert resp.status_code == 204, \
+            f"PATCH at {offset}: {resp.status_code} {resp.text[:300]}"
+        assert int(resp.headers["Upload-Offset"]) == offset + len(piece)
+        offset += len(piece)
+    return offset
+
+
+def streamed_patch(url: str, offset: int, pieces: Iterable[bytes],
+                   between: Callable[[int], None], timeout: float) -> tuple[int | None, str]:
+    """One PATCH whose body is sent piece by piece from a thread, calling `between(bytes sent)`
+    after each piece (to crash or freeze something mid-request), while this thread reads the
+    response: a server may answer (an error) before it has read the whole body, and a client
+    that only reads after sending everything would see a broken pipe instead of the answer.
+
+    Waits at most `timeout` seconds for the whole response. Returns (status, body), or
+    (None, reason) when the connection failed or no complete answer came in time."""
+    pieces = list(pieces)
+    parsed = urllib.parse.urlsplit(url)
+    head = (f"PATCH {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+            "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Upload-Offset: {offset}\r\nContent-Length: {sum(map(len, pieces))}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    deadline = time.monotonic() + timeout
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=timeout)
+    failed: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sock.sendall(head)
+            sent = 0
+            for piece in pieces:
+                sock.sendall(piece)
+                sent += len(piece)
+                between(sent)
+        except OSError:
+            pass  # the server closed or reset the connection: the reader sees that too
+        except BaseException as e:  # a failed check inside `between`: stop the reader
+            failed.append(e)
+            sock.shutdown(socket.SHUT_RDWR)
+
+    sender = threading.Thread(target=send, name="streamed-patch", daemon=True)
+    sender.start()
+    received = b""
+    try:
+        while True:
+            header_end = received.find(b"\r\n\r\n")
+            if header_end >= 0:
+                match = re.search(rb"\r\ncontent-length: *(\d+)", received[:header_end].lower())
+                if len(received) >= header_end + 4 + int(match.group(1) if match else 0):
+                    break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no complete answer within {timeout:.0f} s")
+            sock.settimeout(remaining)
+            data = sock.recv(1 << 16)
+            if not data:
+                raise ConnectionError("connection closed without a complete answer")
+            received += data
+    except OSError as e:
+        return None, f"{type(e).__name__}: {e}"
+    finally:
+        sock.close()
+        sender.join(timeout=STOP_TIMEOUT_S)
+        if failed:
+            raise failed[0]
+    status_line, _, rest = received.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), body.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------
+# tus-js-client
+# ---------------------------------------------------------------------------
+
+def tus_js_upload(endpoint: str, path: Path, headers: dict[str, str] | None = None,
+                  **options) -> dict:
+    """Runs tus_js_upload.mjs (the real tus-js-client, `headers` as tus-js-client `headers`);
+    returns its JSON result: {"url"} or {"error", "status"}. `uploadUrl=` resumes an upload."""
+    node = os.environ.get("NODE_BIN", "node")
+    command = [node, str(TUS_JS_UPLOAD), endpoint, str(path), json.dumps(headers or {}),
+               json.dumps(options)]
+    env = {**os.environ, "TUS_JS_TIMEOUT_MS": str(int(NODE_TIMEOUT_S * 1000) - 5000)}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env,
+                              timeout=NODE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        pytest.fail(f"node not found ({node!r}); set NODE_BIN", pytrace=False)
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        pytest.fail(f"tus_js_upload.mjs printed nothing (exit {done.returncode}); stderr:\n"
+                    f"{done.stderr[-3000:]}\n(is tus-js-client installed? run `npm ci` in "
+                    "clients/js)", pytrace=False)
+    return json.loads(lines[-1])
+
+
+def tus_js_ok(endpoint: str, path: Path, headers: dict[str, str] | None = None,
+              **options) -> str:
+    """tus_js_upload that must succeed; returns the upload URL."""
+    result = tus_js_upload(endpoint, path, headers, **options)
+    assert "url" in result, f"tus-js-client failed: {result}"
+    return result["url"]
+
+
+def tus_js_resume(tusgate: Tusgate, url: str, data: bytes, directory: Path,
+                  metadata: str | None = None, chunk_size: int = 1 * MiB) -> None:
+    """tus-js-client resumes the upload `url` on `tusgate` (`uploadUrl`: HEAD, then PATCH from
+    the offset) with the whole file, and must finish that same upload, not create a new one."""
+    headers = {"Upload-Metadata": metadata} if metadata else None
+    resumed = tus_js_ok(tusgate.files_url, write_source(directory, data), headers,
+                        uploadUrl=url, chunkSize=chunk_size)
+    assert resumed == url, f"tus-js-client finished {resumed}, not the resumed {url}"
+
+
+# ---------------------------------------------------------------------------
+# Data and downloads
+# ---------------------------------------------------------------------------
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def random_bytes(size: int, seed: int | str = 0) -> bytes:
+    return random.Random(f"{seed}/{size}").randbytes(size)
+
+
+def write_source(directory: Path, data: bytes, name: str = "source.bin") -> Path:
+    path = directory / name
+    path.write_bytes(data)
+    return path
+
+
+def unique_key(name: str) -> str:
+    """A key no other test uses, with a space and a non-ASCII letter to check key encoding."""
+    return f"t-{secrets.token_hex(4)}/dir ü/{name}"
+
+
+def wait_for(what: str, probe: Callable[[], object], timeout: float = READY_TIMEOUT_S) -> object:
+    """Polls `probe()` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.02)
+    pytest.fail(f"{what}: not after {timeout:.0f} s", pytrace=False)
+
+
+def get(url: str, **kwargs) -> requests.Response:
+    return requests.get(url, timeout=HTTP_TIMEOUT_S, **kwargs)
+
+
+def assert_download(url: str, data: bytes, content_type: str | None = None) -> None:
+    """GET `url` returns exactly `data`; a Range (across the first part boundary when the data
+    spans parts) and a suffix Range return exactly those bytes."""
+    resp = get(url)
+    assert resp.status_code == 200, f"GET {url}: {resp.status_code} {resp.text[:300]}"
+    assert sha256(resp.content) == sha256(data), \
+        f"GET {url}: downloaded bytes differ ({len(resp.content)} vs {len(data)})"
+    if content_type is not None:
+        assert resp.headers["Content-Type"] == content_type
+    first, last = (8 * MiB - 1000, 8 * MiB + 999) if len(data) > 9 * MiB \
+        else (len(data) // 4, len(data) // 2)
+    resp = get(url, headers={"Range": f"bytes={first}-{last}"})
+    assert resp.status_code == 206, f"Range GET {url}: {resp.status_code}"
+    assert resp.headers["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+    assert resp.content == data[first:last + 1]
+    resp = get(url, headers={"Range": "bytes=-777"})
+    assert resp.status_code == 206, f"suffix Range GET {url}: {resp.status_code}"
+    assert resp.content == data[-777:]
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory) -> Iterator[Moto]:
+    server = Moto(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_moto(tmp_path) -> Iterator[Moto]:
+    """A moto of this test's own, for tests that freeze S3."""
+    server = Moto(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(moto) -> Bucket:
+    return moto.create_bucket()
+
+
+class Servers:
+    """The tusgate instances of one test (stopped at its teardown)."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.instances: list[Tusgate] = []
+        self.motos: list[Moto] = []
+
+    def tusgate(self, bucket: Bucket, name: str = "tusgate", **kwargs) -> Tusgate:
+        instance = Tusgate(name, self.workdir, bucket, **kwargs)
+        self.instances.append(instance)
+        if bucket.moto not in self.motos:
+            self.motos.append(bucket.moto)
+        return instance
+
+    def log_tails(self) -> str:
+        processes = [t.process for t in self.instances] + [m.process for m in self.motos]
+        return "\n".join(p.log_tail() for p in processes)
+
+    def stop_all(self) -> None:
+        for instance in reversed(self.instances):
+            instance.stop()
+
+
+@pytest.fixture
+def servers(tmp_path) -> Iterator[Servers]:
+    started = Servers(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _test_deadline():
+    """Abort a test that runs longer than TEST_TIMEOUT_S (SIGALRM interrupts blocking I/O)."""
+    def expire(signum, frame):
+        # pytest.fail raises a BaseException, so no `except Exception` on the way eats it.
+        pytest.fail(f"test exceeded S3_TEST_TIMEOUT={TEST_TIMEOUT_S} s (server hung?)")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TEST_TIMEOUT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the server logs' tails to the report of any failing test."""
+    outcome = yield
+    report = outcome.get_result()
+    started = getattr(item, "funcargs", {}).get("servers")
+    if report.failed and isinstance(started, Servers):
+        report.sections.append(("server logs (tail)", started.log_tails()))

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# interop/s3/.venv: CPython 3.12 with moto (the S3 server of the tests), boto3, pytest and
+# requests, pinned (see scripts/python-venv.sh).
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/python-venv.sh" "$(dirname "${BASH_SOURCE[0]}")" 'import moto, boto3, pytest, requests'
