@@ -52,6 +52,7 @@ stage "granite-assets 0.1.7 end to end" env TUSGATE_BIN="$tusgate" bash interop/
 stage "nginx differential (secure_link downloads)" env TUSGATE_BIN="$tusgate" bash interop/nginx/run.sh
 stage "S3 end to end (moto: tus-js-client, SIGKILL, S3 outage, two instances, expiry)" env TUSGATE_BIN="$tusgate" bash interop/s3/run.sh
 stage "deployment (nginx/ proxy for real, Dockerfile and compose statically)" env TUSGATE_BIN="$tusgate" bash interop/deploy/run.sh
+stage "README quick start (scripts/try.sh)" bash scripts/try-smoke.sh "$tusgate"
 stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
 
 echo
