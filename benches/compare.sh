@@ -565,7 +565,12 @@ if begin in text and end in text:
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     rev = subprocess.run(["git", "-C", sys.argv[1].rsplit("/", 2)[0], "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
-    open(readme, "w").write(f"{head}{begin}\nMeasured {stamp} at {rev}:\n\n{table}{end}{tail}")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cores = sum(1 for l in open("/proc/cpuinfo") if l.startswith("processor"))
+    mem_gib = round(int(open("/proc/meminfo").readline().split()[1]) / 2**20)
+    kernel = open("/proc/sys/kernel/osrelease").read().strip()
+    machine = f"{cores} vCPU {cpu}, {mem_gib} GiB, Linux {kernel}, all traffic on 127.0.0.1"
+    open(readme, "w").write(f"{head}{begin}\nMeasured {stamp} at {rev} on {machine}:\n\n{table}{end}{tail}")
     print(f"updated {readme}", file=sys.stderr)
 PY
 fi
