@@ -199,6 +199,12 @@ impl From<StorageError> for Error {
     }
 }
 
+impl From<crate::upload::lock::LockTimeout> for Error {
+    fn from(_: crate::upload::lock::LockTimeout) -> Self {
+        Error::LockTimeout
+    }
+}
+
 /// The result type of request handlers.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -11,7 +11,7 @@ use crate::upload::UploadId;
 pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>> {
     let app = ctx.app;
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
-    let _lock = app.locks.lock(&id).await.map_err(Ctx::lock_timeout)?;
+    let _lock = app.locks.lock(&id).await?;
     let info = app.store.info(&id).await?;
     app.store.terminate(&info).await?;
     app.metrics.uploads_terminated.inc();

@@ -20,7 +20,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
     // The lock is held only while the upload is opened; the open file stays consistent after.
     let (info, object) = {
-        let _lock = app.locks.lock(&id).await.map_err(Ctx::lock_timeout)?;
+        let _lock = app.locks.lock(&id).await?;
         let info = app.store.info(&id).await?;
         let object = app.store.read(&info).await?;
         (info, object)

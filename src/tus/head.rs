@@ -14,7 +14,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
     let app = ctx.app;
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
     let info = {
-        let _lock = app.locks.lock(&id).await.map_err(Ctx::lock_timeout)?;
+        let _lock = app.locks.lock(&id).await?;
         app.store.info(&id).await?
     };
     ctx.check_not_expired(&info)?;

@@ -93,10 +93,6 @@ impl<'a> Ctx<'a> {
             _ => Ok(()),
         }
     }
-
-    pub fn lock_timeout(_: crate::upload::lock::LockTimeout) -> Error {
-        Error::LockTimeout
-    }
 }
 
 /// Adds `Upload-Expires` for an incomplete, expiring upload.

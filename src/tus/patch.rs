@@ -33,7 +33,7 @@ where
         .transpose()?;
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
 
-    let lock = app.locks.lock(&id).await.map_err(Ctx::lock_timeout)?;
+    let lock = app.locks.lock(&id).await?;
     let mut info = app.store.info(&id).await?;
     ctx.check_not_expired(&info)?;
     if info.is_final() {

@@ -89,7 +89,7 @@ where
     }
     let mut response = response::empty(StatusCode::CREATED);
     if contains_chunk {
-        let lock = app.locks.lock(&info.id).await.map_err(Ctx::lock_timeout)?;
+        let lock = app.locks.lock(&info.id).await?;
         write_chunk(ctx, &mut info, body, &lock, None).await?;
         response::set_header(
             &mut response,
