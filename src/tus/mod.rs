@@ -56,7 +56,6 @@ pub fn extensions(app: &App) -> String {
 #[derive(Debug)]
 pub struct Ctx<'a> {
     pub app: &'a App,
-    pub method: Method,
     pub headers: &'a HeaderMap,
     authority: Option<&'a str>,
 }
@@ -139,7 +138,6 @@ where
 
     let ctx = Ctx {
         app,
-        method: method.clone(),
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
     };
