@@ -68,9 +68,11 @@ impl LocalStore {
     ) -> io::Result<Self> {
         fs::create_dir_all(upload_dir)?;
         fs::create_dir_all(assets_dir)?;
+        // Absolute once, here: `.info` records absolute paths (as tusd's does), and resolving a
+        // relative directory on every write would cost a getcwd each time.
         Ok(LocalStore {
-            upload_dir: upload_dir.to_owned(),
-            assets_dir: assets_dir.to_owned(),
+            upload_dir: std::path::absolute(upload_dir)?,
+            assets_dir: std::path::absolute(assets_dir)?,
             fsync,
             overwrite,
             prefix_dirs: Mutex::new(HashMap::new()),
@@ -115,8 +117,14 @@ impl LocalStore {
     fn storage_map(&self, id: &UploadId) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("Type".to_owned(), "filestore".to_owned()),
-            ("Path".to_owned(), absolute(&self.data_path(id))),
-            ("InfoPath".to_owned(), absolute(&self.info_path(id))),
+            (
+                "Path".to_owned(),
+                self.data_path(id).to_string_lossy().into_owned(),
+            ),
+            (
+                "InfoPath".to_owned(),
+                self.info_path(id).to_string_lossy().into_owned(),
+            ),
         ])
     }
 
@@ -682,13 +690,6 @@ fn sync_parent(path: &Path) -> io::Result<()> {
         Some(dir) => File::open(dir)?.sync_all(),
         None => Ok(()),
     }
-}
-
-fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_owned())
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn not_found(e: io::Error) -> StorageError {

@@ -27,7 +27,7 @@
 //! (and CreateBucket with `STORAGE_CREATE_BUCKET`). Configure a lifecycle rule that aborts
 //! incomplete multipart uploads after a few days: object_store cannot list orphaned ones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -622,14 +622,14 @@ impl S3Store {
 /// Bytes queued for the next part.
 #[derive(Default)]
 struct PartBuffer {
-    chunks: Vec<Bytes>,
+    chunks: VecDeque<Bytes>,
     len: u64,
 }
 
 impl PartBuffer {
     fn push(&mut self, chunk: Bytes) {
         self.len += chunk.len() as u64;
-        self.chunks.push(chunk);
+        self.chunks.push_back(chunk);
     }
 
     fn len(&self) -> u64 {
@@ -641,10 +641,12 @@ impl PartBuffer {
         let mut taken = Vec::new();
         let mut missing = n;
         while missing > 0 {
-            let mut chunk = self.chunks.remove(0);
+            let Some(mut chunk) = self.chunks.pop_front() else {
+                break;
+            };
             if chunk.len() as u64 > missing {
                 let rest = chunk.split_off(missing as usize);
-                self.chunks.insert(0, rest);
+                self.chunks.push_front(rest);
             }
             missing -= chunk.len() as u64;
             taken.push(chunk);
