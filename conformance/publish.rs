@@ -319,6 +319,11 @@ fn crash_during_publish(point: &str) {
 }
 
 #[test]
+fn crash_after_the_last_byte_before_the_publish() {
+    crash_during_publish("upload:stored");
+}
+
+#[test]
 fn crash_after_the_publish_is_recorded() {
     crash_during_publish("publish:phase-recorded");
 }

@@ -237,7 +237,8 @@ async fn bind(listen: &Listen) -> Result<Listener, String> {
     }
 }
 
-/// A crash during a publish leaves the upload in the `Publishing` phase; finish those now.
+/// A crash between an upload's last byte and the end of its publish leaves it complete but not
+/// published; finish those now.
 async fn finish_interrupted_publishes(app: &App) {
     let Ok(ids) = app.store.list().await else {
         return;
@@ -246,7 +247,7 @@ async fn finish_interrupted_publishes(app: &App) {
         let Ok(mut info) = app.store.info(&id).await else {
             continue;
         };
-        if info.phase == tusgate::upload::Phase::Publishing {
+        if info.awaits_publish() {
             match app.store.complete(&mut info).await {
                 Ok(()) => tracing::info!(%id, "finished an interrupted publish"),
                 Err(e) => tracing::error!(%id, error = %e, "cannot finish an interrupted publish"),

@@ -9,7 +9,7 @@ use http_body::Body as HttpBody;
 
 use super::Ctx;
 use super::headers::{self, OFFSET_OCTET_STREAM, parse_size};
-use super::write::write_chunk;
+use super::write::{finish_if_complete, write_chunk};
 use crate::error::{Error, Result};
 use crate::response::{self, Body};
 use crate::upload::UploadId;
@@ -45,7 +45,11 @@ where
     let mut response = response::empty(StatusCode::NO_CONTENT);
     let offset_header = http::HeaderName::from_static("upload-offset");
     if info.is_complete() {
-        // Nothing to do, and the body is not read (tusd answers the same way).
+        // The body is not read (tusd answers the same way). A publish that failed after the
+        // last byte is retried here, so the client's retry finishes it.
+        if info.awaits_publish() {
+            finish_if_complete(ctx, &mut info).await?;
+        }
         response::set_header(&mut response, offset_header, offset);
         return Ok(response);
     }

@@ -74,6 +74,7 @@ pub(super) async fn finish_if_complete(ctx: &Ctx<'_>, info: &mut UploadInfo) -> 
     if !info.is_complete() {
         return Ok(());
     }
+    crate::failpoint::hit("upload:stored");
     ctx.app.store.complete(info).await?;
     ctx.app.metrics.uploads_finished.inc();
     tracing::info!(id = %info.id, size = info.offset, "upload finished");

@@ -157,6 +157,13 @@ impl UploadInfo {
         self.length.map(|len| len.saturating_sub(self.offset))
     }
 
+    /// Every byte is stored but the upload is not published at its target yet: a crash (or a
+    /// failed publish) came between the last byte and the end of the publish. Completing it
+    /// again finishes the job.
+    pub fn awaits_publish(&self) -> bool {
+        self.target.is_some() && self.is_complete() && self.phase != Phase::Published
+    }
+
     pub fn is_final(&self) -> bool {
         matches!(self.concat, Concat::Final(_))
     }
