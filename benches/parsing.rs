@@ -9,7 +9,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tusgate::download::{secure_link, uri};
 use tusgate::tokens::{Prefixes, Secret, UploadTokens};
 use tusgate::tus::headers;
-use tusgate::upload::Concat;
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -67,12 +66,12 @@ fn upload_token(c: &mut Criterion) {
     let metadata = headers::parse_metadata(&granite_metadata(far_future()));
     assert!(
         tokens
-            .check_creation(&metadata, &Concat::None)
+            .check_creation(&metadata)
             .expect("valid token")
             .is_some()
     );
     c.bench_function("upload_token/check_creation", |b| {
-        b.iter(|| tokens.check_creation(black_box(&metadata), black_box(&Concat::None)))
+        b.iter(|| tokens.check_creation(black_box(&metadata)))
     });
 }
 

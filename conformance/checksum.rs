@@ -55,3 +55,23 @@ fn unsupported_algorithm_is_400() {
         .send();
     assert_eq!(resp.status, differs(204, 400));
 }
+
+/// A digest of the wrong length for its algorithm can never match: a mismatch (460, nothing
+/// stored), as the checksum extension says, not a malformed header (400).
+#[test]
+fn wrong_length_digest_is_a_mismatch() {
+    let s = Server::start(&[]);
+    let upload = s.create(Some(5));
+    let resp = s
+        .tus("PATCH", &upload)
+        .header("Upload-Offset", "0")
+        .header("Content-Type", OCTET)
+        .header("Upload-Checksum", "sha1 AAAA")
+        .body(b"hello")
+        .send();
+    // tusd has no checksum extension and stores the chunk.
+    assert_eq!(resp.status, differs(204, 460));
+    s.req("HEAD", &upload)
+        .send()
+        .has("Upload-Offset", differs("5", "0"));
+}

@@ -156,17 +156,37 @@ fn invalid_concat_headers_are_400() {
     }
 }
 
+/// Deliberate difference: tusd concatenates any finished upload; tusgate only uploads created
+/// as partials (a final must not read somebody else's finished upload), and each only once.
 #[test]
-fn any_finished_upload_can_be_a_partial() {
+fn only_partials_can_be_concatenated_and_each_once() {
     let s = Server::start(&[]);
     let plain = s.create_complete(b"plain");
     let resp = s
         .tus("POST", "")
         .header("Upload-Concat", &format!("final;{plain}"))
+        .send();
+    if !crate::is_tusgate() {
+        let fin = s.location(&resp.status(201));
+        assert_eq!(s.stored(&fin), b"plain");
+        return;
+    }
+    resp.status(400).body_is(
+        "ERR_INVALID_CONCAT: a final upload may only list uploads created with Upload-Concat: partial\n",
+    );
+    let partial = s.location(
+        &s.tus("POST", "")
+            .header("Upload-Length", "1")
+            .header("Upload-Concat", "partial")
+            .send()
+            .status(201),
+    );
+    s.patch(&partial, 0, b"p").status(204);
+    s.tus("POST", "")
+        .header("Upload-Concat", &format!("final;{partial} {partial}"))
         .send()
-        .status(201);
-    let fin = s.location(&resp);
-    assert_eq!(s.stored(&fin), b"plain");
+        .status(400)
+        .body_is("ERR_INVALID_CONCAT: a final upload may list each partial upload only once\n");
 }
 
 #[test]

@@ -137,10 +137,11 @@ fn spawn(dir: &tempfile::TempDir, launch: &Launch) -> (Child, Arc<Mutex<String>>
         }
     };
     let upload_dir = dir.path().join("uploads");
-    let mut args: Vec<String> = vec![
-        "-host=127.0.0.1".into(),
-        format!("-upload-dir={}", upload_dir.display()),
-    ];
+    let mut args: Vec<String> = vec!["-host=127.0.0.1".into()];
+    // A test may bring its own upload directory (a small filesystem, say).
+    if !launch.args.iter().any(|a| a.starts_with("-upload-dir")) {
+        args.push(format!("-upload-dir={}", upload_dir.display()));
+    }
     if !launch.args.iter().any(|a| a.starts_with("-port")) {
         args.push("-port=0".into());
     }
@@ -570,4 +571,67 @@ pub(crate) fn b64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The secrets the token tests run with.
+pub(crate) const UPLOAD_SECRET: &str = "upload-secret-for-tests";
+pub(crate) const LINK_SECRET: &str = "link-secret-for-tests";
+
+/// A tusgate that requires upload tokens and signs private downloads.
+pub(crate) fn tokened() -> Launch {
+    Launch::default()
+        .require_tokens()
+        .env("UPLOAD_SECRET", UPLOAD_SECRET)
+        .env("SECURE_LINK_SECRET", LINK_SECRET)
+}
+
+/// Unix time now, in seconds.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The `Upload-Metadata` granite-assets sends for a tokened upload.
+pub(crate) fn token_metadata(key: &str, visibility: &str, content_type: &str) -> String {
+    tusgate::sign::upload_metadata(
+        &tusgate::tokens::Secret::new(UPLOAD_SECRET),
+        key,
+        content_type,
+        visibility,
+        unix_now() + 600,
+    )
+}
+
+impl Server {
+    /// Creates a tokened upload of `len` bytes; returns its path.
+    pub(crate) fn create_tokened(&self, key: &str, visibility: &str, len: usize) -> String {
+        let metadata = token_metadata(key, visibility, "application/octet-stream");
+        let resp = self
+            .tus("POST", "")
+            .header("Upload-Length", &len.to_string())
+            .header("Upload-Metadata", &metadata)
+            .send()
+            .status(201);
+        self.location(&resp)
+    }
+
+    /// Where a published asset lives on disk (`public/k`): the assets dir is the upload dir.
+    pub(crate) fn asset(&self, path: &str) -> std::path::PathBuf {
+        self.dir.path().join("uploads").join(path)
+    }
+
+    /// A signed `/assets/private/<key>` path, valid for an hour.
+    pub(crate) fn signed_private(&self, key: &str) -> String {
+        let url = tusgate::sign::download_url(
+            "http://x/assets",
+            "private",
+            key,
+            Some((
+                &tusgate::tokens::Secret::new(LINK_SECRET),
+                (unix_now() + 3600) as i64,
+            )),
+        );
+        url[url.find("/assets").expect("path")..].to_owned()
+    }
 }

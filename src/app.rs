@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -26,6 +27,11 @@ pub struct App {
     pub metrics: Metrics,
     /// Cancelled when the server starts shutting down: bodies being read stop and answer 503.
     pub shutdown: CancellationToken,
+    /// Work that must finish even if the request that started it is dropped (a client that
+    /// disconnects after its last byte still gets its upload published); shutdown waits for it.
+    pub tasks: TaskTracker,
+    /// Complete uploads whose publish failed (disk full, store down): the janitor retries them.
+    pub unpublished: crate::janitor::Pending,
 }
 
 /// Where a request goes, decided from its path alone.
@@ -96,11 +102,14 @@ impl App {
             locks,
             metrics: Metrics::new(),
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            unpublished: crate::janitor::Pending::default(),
         }
     }
 
-    /// Serves one request.
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    /// Serves one request. Takes the `Arc` because some work outlives the request (see
+    /// [`App::tasks`]).
+    pub async fn handle<B>(self: &Arc<Self>, request: Request<B>) -> Response<Body>
     where
         B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -57,20 +57,35 @@ pub enum Error {
     UploadNotFound,
     #[error("upload has expired")]
     UploadExpired,
+    /// `current` is the upload's offset, sent back as `Upload-Offset` (the IETF draft requires
+    /// it; tus clients can resume from it without another HEAD).
     #[error("mismatched offset")]
-    MismatchedOffset,
+    MismatchedOffset { current: u64 },
     #[error("upload's size exceeded")]
     UploadSizeExceeded,
     #[error("one of the partial uploads is not finished")]
     UploadNotFinished,
     #[error("modifying a final upload is not allowed")]
     ModifyFinal,
-    #[error("failed to acquire lock before timeout")]
-    LockTimeout,
+    /// Another request held the upload longer than the acquire timeout (a long publish).
+    /// 423, not tusd's 500: tus-js-client restarts an upload from byte 0 when HEAD answers
+    /// 5xx (tus-js-client #895), and retries 423.
+    #[error("file currently locked")]
+    UploadLocked,
     #[error(
         "an asset already exists at this key and the server keeps existing assets (--overwrite keep)"
     )]
     AssetExists,
+    #[error(
+        "the asset key conflicts with an existing file or directory (a key cannot be both a file and a folder)"
+    )]
+    AssetConflict,
+    #[error(
+        "uploads with an upload token are downloaded from their asset URL, never from the upload URL"
+    )]
+    UploadNotReadable,
+    #[error("{0}")]
+    ConcatNotAllowed(&'static str),
     #[error("cannot stream an unfinished upload")]
     IncompleteUpload,
     #[error(
@@ -119,13 +134,16 @@ impl Error {
             Error::UploadTokenInvalid(_) => StatusCode::FORBIDDEN,
             Error::UploadNotFound => StatusCode::NOT_FOUND,
             Error::UploadExpired => StatusCode::GONE,
-            Error::MismatchedOffset => StatusCode::CONFLICT,
+            Error::MismatchedOffset { .. } => StatusCode::CONFLICT,
             Error::UploadSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UploadNotFinished => StatusCode::BAD_REQUEST,
             Error::ModifyFinal => StatusCode::FORBIDDEN,
-            Error::LockTimeout => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::UploadLocked => StatusCode::LOCKED,
             // Not 409: tus clients retry 409, and this will not change by retrying.
             Error::AssetExists => StatusCode::FORBIDDEN,
+            Error::AssetConflict => StatusCode::FORBIDDEN,
+            Error::UploadNotReadable => StatusCode::FORBIDDEN,
+            Error::ConcatNotAllowed(_) => StatusCode::BAD_REQUEST,
             Error::IncompleteUpload => StatusCode::BAD_REQUEST,
             // 460 is the checksum extension's own status.
             Error::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
@@ -160,12 +178,15 @@ impl Error {
             Error::UploadTokenInvalid(_) => "ERR_UPLOAD_TOKEN_INVALID",
             Error::UploadNotFound => "ERR_UPLOAD_NOT_FOUND",
             Error::UploadExpired => "ERR_UPLOAD_EXPIRED",
-            Error::MismatchedOffset => "ERR_MISMATCHED_OFFSET",
+            Error::MismatchedOffset { .. } => "ERR_MISMATCHED_OFFSET",
             Error::UploadSizeExceeded => "ERR_UPLOAD_SIZE_EXCEEDED",
             Error::UploadNotFinished => "ERR_UPLOAD_NOT_FINISHED",
             Error::ModifyFinal => "ERR_MODIFY_FINAL",
-            Error::LockTimeout => "ERR_LOCK_TIMEOUT",
+            Error::UploadLocked => "ERR_UPLOAD_LOCKED",
             Error::AssetExists => "ERR_ASSET_EXISTS",
+            Error::AssetConflict => "ERR_ASSET_CONFLICT",
+            Error::UploadNotReadable => "ERR_UPLOAD_NOT_READABLE",
+            Error::ConcatNotAllowed(_) => "ERR_INVALID_CONCAT",
             Error::IncompleteUpload => "ERR_INCOMPLETE_UPLOAD",
             Error::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
             Error::UploadInterrupted => "ERR_UPLOAD_INTERRUPTED",
@@ -193,6 +214,7 @@ impl From<StorageError> for Error {
         match err {
             StorageError::NotFound => Error::UploadNotFound,
             StorageError::AlreadyExists => Error::AssetExists,
+            StorageError::Conflict => Error::AssetConflict,
             StorageError::Incomplete => Error::IncompleteUpload,
             other => Error::Storage(other),
         }
@@ -201,7 +223,7 @@ impl From<StorageError> for Error {
 
 impl From<crate::upload::lock::LockTimeout> for Error {
     fn from(_: crate::upload::lock::LockTimeout) -> Self {
-        Error::LockTimeout
+        Error::UploadLocked
     }
 }
 
@@ -215,7 +237,7 @@ mod tests {
     #[test]
     fn body_has_tusd_shape() {
         assert_eq!(
-            Error::MismatchedOffset.body(),
+            Error::MismatchedOffset { current: 0 }.body(),
             "ERR_MISMATCHED_OFFSET: mismatched offset\n"
         );
         assert_eq!(Error::ChecksumMismatch.status().as_u16(), 460);

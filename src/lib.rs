@@ -18,7 +18,8 @@
 //! conditional requests, through the same `Store`.
 //!
 //! Around them: [`config`] (tusd-compatible flags, two-stage validation), [`cors`], [`range`]
-//! (nginx's Range rules), [`metrics`] (tusd's metric names), [`reaper`] (upload expiry),
+//! (nginx's Range rules), [`metrics`] (tusd's metric names), [`janitor`] (finishing uploads: the publish after the
+//! last byte, startup recovery, retries of failed publishes, upload expiry),
 //! [`error`] (the error catalogue with exhaustive status mapping), [`response`].
 //!
 //! Not part of the server: [`bench`], the `tusgate bench` load generator (tus uploads and
@@ -31,10 +32,10 @@ pub mod cors;
 pub mod download;
 pub mod error;
 pub mod failpoint;
+pub mod janitor;
 pub mod keys;
 pub mod metrics;
 pub mod range;
-pub mod reaper;
 pub mod response;
 pub mod server;
 pub mod sign;

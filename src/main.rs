@@ -185,12 +185,12 @@ async fn serve(config: Config) -> Result<(), String> {
     };
     let listener = bind(&config.listen).await?;
     let app = Arc::new(App::new(config, store));
-    finish_interrupted_publishes(&app).await;
+    tusgate::janitor::recover(&app).await;
 
     if app.config.show_startup_logs {
         print_startup_line(&listener, &app.config.base_path);
     }
-    tokio::spawn(tusgate::reaper::run(Arc::clone(&app)));
+    tokio::spawn(tusgate::janitor::run(Arc::clone(&app)));
     server::run(listener, app, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
@@ -233,25 +233,6 @@ async fn bind(listen: &Listen) -> Result<Listener, String> {
             tokio::net::UnixListener::bind(path)
                 .map(|l| Listener::Unix(l, path.clone()))
                 .map_err(|e| format!("cannot listen on {}: {e}", path.display()))
-        }
-    }
-}
-
-/// A crash between an upload's last byte and the end of its publish leaves it complete but not
-/// published; finish those now.
-async fn finish_interrupted_publishes(app: &App) {
-    let Ok(ids) = app.store.list().await else {
-        return;
-    };
-    for id in ids {
-        let Ok(mut info) = app.store.info(&id).await else {
-            continue;
-        };
-        if info.awaits_publish() {
-            match app.store.complete(&mut info).await {
-                Ok(()) => tracing::info!(%id, "finished an interrupted publish"),
-                Err(e) => tracing::error!(%id, error = %e, "cannot finish an interrupted publish"),
-            }
         }
     }
 }

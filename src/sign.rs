@@ -131,10 +131,7 @@ mod tests {
             "7de452f8c7ee82ff52600b1aa33574e0c71baa279504204100cd9bdeea809aca"
         );
         let tokens = tokens::UploadTokens::new(Some(secret), false, tokens::Prefixes::default());
-        let target = tokens
-            .check_creation(&parsed, &crate::upload::Concat::None)
-            .ok()
-            .flatten();
+        let target = tokens.check_creation(&parsed).ok().flatten();
         assert_eq!(
             target.map(|t| t.path),
             Some("private/reports/q2.pdf".to_owned())

@@ -6,6 +6,14 @@
 //! `"{expires}:{key}:{visibility}:{content_type}"`. Like the documented hook: a missing or
 //! wrong token is 403, an expired one 400 (`now > expires`, so `now == expires` is still
 //! valid). The digest is compared in constant time.
+//!
+//! The signed payload must name one (key, visibility, content type) and no other. `expires` is
+//! digits and `visibility` is `public` or `private`, so the only freedom left is where the key
+//! ends and the content type begins: a content type with a `:` (never valid in a media type,
+//! RFC 9110 §8.3.1) could move the split, and a token for key `x:public`, private, `text/plain`
+//! would pass as key `x`, public, `private:text/plain`. Refusing a `:` in the content type
+//! makes the split unique — the content type is after the last `:`, the visibility before
+//! it — so any key is safe, and granite-assets' tokens are unchanged.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +23,7 @@ use sha2::Sha256;
 
 use crate::error::Error;
 use crate::keys::validate_key;
-use crate::upload::{Concat, Metadata, Target};
+use crate::upload::{Metadata, Target};
 
 /// A secret that never shows up in logs or `Debug` output.
 #[derive(Clone)]
@@ -75,14 +83,11 @@ impl UploadTokens {
         &self.prefixes
     }
 
-    /// Checks a creation request's metadata. `Ok(Some(target))`: a tokened upload that will be
-    /// published there when complete (`None` for partial uploads, which never publish on their
-    /// own). `Ok(None)`: an upload without token, where that is allowed.
-    pub fn check_creation(
-        &self,
-        metadata: &Metadata,
-        concat: &Concat,
-    ) -> Result<Option<Target>, Error> {
+    /// Checks a creation request's metadata. `Ok(Some(target))`: a tokened upload, for the
+    /// target its token was signed for (a partial upload never publishes there itself, but a
+    /// final may only combine partials of the same target). `Ok(None)`: an upload without
+    /// token, where that is allowed.
+    pub fn check_creation(&self, metadata: &Metadata) -> Result<Option<Target>, Error> {
         let token = metadata.get("upload-token");
         let secret = match (&self.secret, token) {
             (_, None) if self.allow_without_token => return Ok(None),
@@ -118,6 +123,11 @@ impl UploadTokens {
         let key = field("asset-key").unwrap_or("");
         let visibility = field("visibility").unwrap_or("private");
         let content_type = field("content-type").unwrap_or("");
+        if content_type.contains(':') || content_type.chars().any(char::is_control) {
+            return Err(Error::InvalidUploadRequest(
+                "content-type must be a media type: no ':' and no control characters".into(),
+            ));
+        }
         if !verify(secret, expires, key, visibility, content_type, token) {
             return Err(Error::UploadTokenInvalid(
                 "upload-token does not match asset-key, visibility, content-type and upload-expires; check UPLOAD_SECRET".into(),
@@ -133,9 +143,6 @@ impl UploadTokens {
             }
         };
         validate_key(key).map_err(Error::InvalidUploadRequest)?;
-        if *concat == Concat::Partial {
-            return Ok(None);
-        }
         Ok(Some(Target {
             path: format!("{prefix}/{key}"),
             content_type: content_type.to_owned(),
@@ -252,10 +259,8 @@ mod tests {
             "private",
             "application/pdf",
         );
-        let target = tokens().check_creation(
-            &metadata(4102444800, "reports/q2.pdf", "private", &token),
-            &Concat::None,
-        );
+        let target =
+            tokens().check_creation(&metadata(4102444800, "reports/q2.pdf", "private", &token));
         assert_eq!(
             target.ok().flatten(),
             Some(Target {
@@ -263,11 +268,6 @@ mod tests {
                 content_type: "application/pdf".into()
             })
         );
-        let partial = tokens().check_creation(
-            &metadata(4102444800, "reports/q2.pdf", "private", &token),
-            &Concat::Partial,
-        );
-        assert_eq!(partial.ok(), Some(None), "partials never publish");
     }
 
     #[test]
@@ -275,7 +275,7 @@ mod tests {
         let past = 1_000_000_000;
         let token = sign(&secret(), past, "k", "public", "application/pdf");
         let err = tokens()
-            .check_creation(&metadata(past, "k", "public", &token), &Concat::None)
+            .check_creation(&metadata(past, "k", "public", &token))
             .err();
         assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
 
@@ -287,7 +287,7 @@ mod tests {
             ("k", "public", "nothex"),
         ] {
             let err = tokens()
-                .check_creation(&metadata(4102444800, key, vis, tok), &Concat::None)
+                .check_creation(&metadata(4102444800, key, vis, tok))
                 .err();
             assert_eq!(
                 err.map(|e| e.status().as_u16()),
@@ -299,7 +299,7 @@ mod tests {
         no_token.remove("upload-token");
         assert_eq!(
             tokens()
-                .check_creation(&no_token, &Concat::None)
+                .check_creation(&no_token)
                 .err()
                 .map(|e| e.status().as_u16()),
             Some(403)
@@ -309,10 +309,7 @@ mod tests {
     #[test]
     fn tokenless_uploads_need_the_opt_in() {
         let open = UploadTokens::new(None, true, Prefixes::default());
-        assert_eq!(
-            open.check_creation(&Metadata::new(), &Concat::None).ok(),
-            Some(None)
-        );
+        assert_eq!(open.check_creation(&Metadata::new()).ok(), Some(None));
     }
 
     #[test]
@@ -320,15 +317,69 @@ mod tests {
         for key in ["a//b", "100%.txt", "../escape"] {
             let token = sign(&secret(), 4102444800, key, "public", "application/pdf");
             let err = tokens()
-                .check_creation(&metadata(4102444800, key, "public", &token), &Concat::None)
+                .check_creation(&metadata(4102444800, key, "public", &token))
                 .err();
             assert_eq!(err.map(|e| e.status().as_u16()), Some(400), "{key}");
         }
         let token = sign(&secret(), 4102444800, "k", "secret", "application/pdf");
         let err = tokens()
-            .check_creation(&metadata(4102444800, "k", "secret", &token), &Concat::None)
+            .check_creation(&metadata(4102444800, "k", "secret", &token))
             .err();
         assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
+    }
+
+    /// The review's forgery: a token for (`x:public`, private, `text/plain`) presented as
+    /// (`x`, public, `private:text/plain`) has the same payload. The `:` in the content type is
+    /// refused, so the private upload cannot become public.
+    #[test]
+    fn a_colon_in_the_content_type_cannot_move_the_key_split() {
+        let token = sign(&secret(), 4102444800, "x:public", "private", "text/plain");
+        let forged: Metadata = [
+            ("asset-key", "x"),
+            ("content-type", "private:text/plain"),
+            ("visibility", "public"),
+            ("upload-expires", "4102444800"),
+            ("upload-token", token.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let err = tokens().check_creation(&forged).err();
+        assert_eq!(err.map(|e| e.status().as_u16()), Some(400));
+        // The honest request still works, colon in the key and all.
+        let mut honest = forged.clone();
+        honest.insert("asset-key".into(), "x:public".into());
+        honest.insert("content-type".into(), "text/plain".into());
+        honest.insert("visibility".into(), "private".into());
+        let target = tokens().check_creation(&honest).ok().flatten();
+        assert_eq!(target.map(|t| t.path), Some("private/x:public".to_owned()));
+    }
+
+    /// Splits a payload the only way it can be split once content types have no `:`.
+    fn split_payload(payload: &str) -> Option<(u64, &str, &str, &str)> {
+        let (expires, rest) = payload.split_once(':')?;
+        let (rest, content_type) = rest.rsplit_once(':')?;
+        let (key, visibility) = rest.rsplit_once(':')?;
+        Some((expires.parse().ok()?, key, visibility, content_type))
+    }
+
+    proptest::proptest! {
+        /// Every accepted (expires, key, visibility, content type) has a payload that splits
+        /// back into exactly itself, so no token can be valid for two different uploads.
+        #[test]
+        fn token_payloads_are_unique(
+            expires in proptest::prelude::any::<u64>(),
+            key in "[a-z:/ .-]{1,24}",
+            public in proptest::prelude::any::<bool>(),
+            content_type in "[a-z/+.; =-]{0,24}",
+        ) {
+            let visibility = if public { "public" } else { "private" };
+            let payload = format!("{expires}:{key}:{visibility}:{content_type}");
+            proptest::prop_assert_eq!(
+                split_payload(&payload),
+                Some((expires, key.as_str(), visibility, content_type.as_str()))
+            );
+        }
     }
 
     #[test]

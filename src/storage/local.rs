@@ -21,14 +21,14 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use tokio::task::JoinHandle;
 
 use super::{
@@ -54,8 +54,10 @@ pub struct LocalStore {
     assets_dir: PathBuf,
     fsync: FsyncPolicy,
     overwrite: Overwrite,
-    /// The visibility directories, opened once: downloads resolve beneath them.
+    /// The visibility directories, opened once: downloads and publishes resolve beneath them.
     prefix_dirs: Mutex<HashMap<std::ffi::OsString, Arc<OwnedFd>>>,
+    /// Held around the last step of every publish (see [`publish_file`]).
+    publishing: Arc<Mutex<()>>,
 }
 
 impl LocalStore {
@@ -76,6 +78,7 @@ impl LocalStore {
             fsync,
             overwrite,
             prefix_dirs: Mutex::new(HashMap::new()),
+            publishing: Arc::new(Mutex::new(())),
         })
     }
 
@@ -159,29 +162,55 @@ impl LocalStore {
             self.write_info(info, durable).await?;
         }
         failpoint::hit("publish:phase-recorded");
+        let (prefix, key) = split_target(&target.path)?;
+        let prefix_dir = self.create_prefix_dir(prefix, durable).await?;
         let from = self.data_path(&info.id);
-        let root = self.assets_dir.clone();
-        let to = self.assets_dir.join(&target.path);
+        let key = PathBuf::from(key);
         let overwrite = self.overwrite;
-        let moved = blocking(move || match fs::symlink_metadata(&from) {
-            Ok(_) => publish_file(&from, &root, &to, overwrite, durable),
-            // Renamed before a crash: only the last step was missing.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && to.exists() => Ok(()),
-            Err(e) => Err(e),
+        let serial = Arc::clone(&self.publishing);
+        let placed = blocking(move || {
+            // One publish at a time: "is the asset there newer than ours?" and the rename must
+            // not interleave with another publish of the same key.
+            let _one = serial
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            publish_file(&from, &prefix_dir, &key, overwrite, durable)
         })
         .await;
-        if let Err(e) = moved {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                // Overwrite::Keep and the asset exists: the upload stays complete, unpublished.
+        match placed.map_err(publish_error) {
+            Ok(Placed::Published) => {}
+            Ok(Placed::Superseded) => tracing::info!(
+                id = %info.id,
+                "a newer upload of this key is already published; this older one is not"
+            ),
+            Err(e @ (StorageError::AlreadyExists | StorageError::Conflict)) => {
+                // It can never be published: complete and unpublished, for the expiry to reap.
                 info.phase = Phase::Receiving;
                 self.write_info(info, durable).await?;
-                return Err(StorageError::AlreadyExists);
+                return Err(e);
             }
-            return Err(e.into());
+            Err(e) => return Err(e),
         }
         failpoint::hit("publish:renamed");
         info.phase = Phase::Published;
         self.write_info(info, durable).await
+    }
+
+    /// The prefix directory (`assets/public`), created on first use like nginx's root would
+    /// have been by an operator.
+    async fn create_prefix_dir(&self, prefix: &str, durable: bool) -> Result<Arc<OwnedFd>> {
+        let os_prefix = std::ffi::OsStr::new(prefix);
+        if let Ok(dir) = self.prefix_dir(os_prefix) {
+            return Ok(dir);
+        }
+        let path = self.assets_dir.join(prefix);
+        blocking(move || match fs::create_dir(&path) {
+            Ok(()) if durable => sync_parent(&path),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        })
+        .await?;
+        self.prefix_dir(os_prefix)
     }
 }
 
@@ -200,7 +229,12 @@ impl Store for LocalStore {
             io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
             _ => StorageError::Io(e),
         })?;
-        self.write_info(info, false).await
+        let written = self.write_info(info, false).await;
+        if written.is_err() {
+            // Disk full, most likely: leave nothing behind that no listing would find.
+            let _ = fs::remove_file(self.data_path(&info.id));
+        }
+        written
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo> {
@@ -246,7 +280,16 @@ impl Store for LocalStore {
         .map_err(not_found)?;
 
         let (file, written) = write_batches(file, source).await;
-        let written = written?;
+        let written = match written {
+            Ok(written) => written,
+            Err(e) => {
+                // A checksummed chunk is kept whole or not at all, also when the disk fills.
+                if source.all_or_nothing() {
+                    blocking(move || file.set_len(start)).await?;
+                }
+                return Err(e.into());
+            }
+        };
         let fsync = self.fsync;
         if !source.accept() {
             blocking(move || file.set_len(start)).await?;
@@ -318,6 +361,31 @@ impl Store for LocalStore {
             modified: meta.modified().ok(),
             reader: Arc::new(OpenFile(Arc::new(Mutex::new(file)))),
         })
+    }
+
+    async fn check_publishable(&self, path: &str) -> Result<()> {
+        let (prefix, key) = split_target(path)?;
+        // No prefix directory yet: nothing can be in the way.
+        let Ok(prefix_dir) = self.prefix_dir(std::ffi::OsStr::new(prefix)) else {
+            return Ok(());
+        };
+        let components: Vec<&str> = key.split('/').collect();
+        let mut at = PathBuf::new();
+        for (i, component) in components.iter().enumerate() {
+            at.push(component);
+            let last = i + 1 == components.len();
+            match stat_beneath(&prefix_dir, &at) {
+                Ok(stat) => {
+                    let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
+                    if is_dir == last {
+                        return Err(StorageError::Conflict);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(publish_error(e)),
+            }
+        }
+        Ok(())
     }
 
     async fn open_asset(&self, path: &[u8]) -> Result<ReadObject> {
@@ -415,9 +483,9 @@ fn asset_error(e: io::Error) -> StorageError {
             _,
         ) => StorageError::NotFound,
         // EXDEV: the path resolved outside its prefix (RESOLVE_BENEATH).
-        (_, Some(18)) => StorageError::NotFound,
+        (_, Some(EXDEV)) => StorageError::NotFound,
         // ELOOP: a symlink loop, which nginx answers with 403.
-        (io::ErrorKind::PermissionDenied, _) | (_, Some(40)) => StorageError::PermissionDenied,
+        (io::ErrorKind::PermissionDenied, _) | (_, Some(ELOOP)) => StorageError::PermissionDenied,
         _ => StorageError::Io(e),
     }
 }
@@ -587,12 +655,19 @@ fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    if durable {
-        file.sync_data()?;
+    let written = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_data()?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        // ENOSPC, typically: no half-written temporary file stays behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    drop(file);
     rename_durably(&tmp, path, durable)
 }
 
@@ -606,84 +681,172 @@ fn rename_durably(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Moves a finished upload's data file to its published path. With `Replace` one rename swaps
-/// the new file in; with `Keep` a hard link creates it only if nothing is there
-/// (`AlreadyExists` otherwise). Across filesystems the bytes are first copied into a temporary
-/// file beside the target, so the target still only ever changes in one atomic step.
+/// What the last step of a publish did.
+#[derive(Debug, PartialEq, Eq)]
+enum Placed {
+    /// The data file is now the asset (or was already, before a crash).
+    Published,
+    /// The asset there is newer (its last byte was stored after ours): ours is dropped.
+    Superseded,
+}
+
+/// Moves a finished upload's data file to `key` below the prefix directory, every directory
+/// opened beneath it with no symlink followed (a link planted in `public/a/` must not send a
+/// private upload elsewhere; downloads refuse to leave the prefix the same way). With
+/// `Replace` one rename swaps the new file in; with `Keep` a hard link creates it only if
+/// nothing is there (`AlreadyExists` otherwise). Across filesystems the bytes are first copied
+/// into a temporary file beside the target, so the target still changes in one atomic step.
+///
+/// Newest wins: an asset's mtime is the time its upload's last byte was written (a rename
+/// keeps it, the cross-filesystem copy sets it), so an existing asset with a later mtime than
+/// our data file came from a newer upload and stays. The kernel's timestamps are coarse (a
+/// clock tick); two uploads finishing within one tick are ordered by their publishes.
 fn publish_file(
     from: &Path,
-    root: &Path,
-    to: &Path,
+    prefix_dir: &OwnedFd,
+    key: &Path,
     overwrite: Overwrite,
     durable: bool,
-) -> io::Result<()> {
-    if let Some(parent) = to.parent() {
-        create_dirs_durably(root, parent, durable)?;
+) -> io::Result<Placed> {
+    let name = key.file_name().ok_or(io::ErrorKind::InvalidInput)?;
+    let parent = open_dirs_beneath(prefix_dir, key.parent().unwrap_or(Path::new("")), durable)?;
+    let ours = match fs::metadata(from) {
+        Ok(meta) => meta,
+        // Moved before a crash: only the state update was missing.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(_) => Ok(Placed::Published),
+                Err(_) => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    if let Ok(there) = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        use std::os::unix::fs::MetadataExt;
+        let kind = FileType::from_raw_mode(there.st_mode);
+        if kind == FileType::Directory {
+            return Err(io::Error::from_raw_os_error(EISDIR));
+        }
+        if (there.st_dev, there.st_ino) == (ours.dev(), ours.ino()) {
+            // `Keep` crashed between link and unlink: the asset is already ours.
+            fs::remove_file(from)?;
+            return Ok(Placed::Published);
+        }
+        let newer =
+            (there.st_mtime, there.st_mtime_nsec as i64) > (ours.mtime(), ours.mtime_nsec());
+        if overwrite == Overwrite::Replace && kind == FileType::RegularFile && newer {
+            fs::remove_file(from)?;
+            return Ok(Placed::Superseded);
+        }
     }
-    let result = place(from, to, overwrite, durable);
-    match result {
+    match place(rustix::fs::CWD, from, &parent, name, overwrite, durable) {
         Err(e) if e.raw_os_error() == Some(EXDEV) => {
-            let mut tmp_name = to.as_os_str().to_owned();
+            let mut tmp_name = name.to_owned();
             tmp_name.push(".tusgate-tmp");
-            let tmp = PathBuf::from(tmp_name);
-            let mut out = File::create(&tmp)?;
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+            let mut out = File::from(rustix::fs::openat(
+                &parent,
+                &tmp_name,
+                flags,
+                Mode::from_raw_mode(0o666),
+            )?);
             io::copy(&mut File::open(from)?, &mut out)?;
+            out.set_modified(ours.modified()?)?;
             if durable {
                 out.sync_data()?;
             }
             drop(out);
-            let placed = place(&tmp, to, overwrite, durable);
+            let placed = place(&parent, &tmp_name, &parent, name, overwrite, durable);
             if placed.is_err() {
-                let _ = fs::remove_file(&tmp);
+                let _ = rustix::fs::unlinkat(&parent, &tmp_name, AtFlags::empty());
             }
             placed?;
-            fs::remove_file(from)
+            fs::remove_file(from)?;
+            Ok(Placed::Published)
         }
-        other => other,
+        other => other.map(|()| Placed::Published),
     }
 }
 
-/// The one atomic step of a publish.
-fn place(from: &Path, to: &Path, overwrite: Overwrite, durable: bool) -> io::Result<()> {
+/// The one atomic step of a publish: `from` (relative to `from_dir`) becomes `name` in `dir`.
+fn place(
+    from_dir: impl AsFd,
+    from: impl rustix::path::Arg + Copy,
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    overwrite: Overwrite,
+    durable: bool,
+) -> io::Result<()> {
     match overwrite {
-        Overwrite::Replace => rename_durably(from, to, durable),
+        Overwrite::Replace => rustix::fs::renameat(&from_dir, from, dir, name)?,
         Overwrite::Keep => {
-            fs::hard_link(from, to)?;
+            rustix::fs::linkat(&from_dir, from, dir, name, AtFlags::empty())?;
             if durable {
-                sync_parent(to)?;
+                rustix::fs::fsync(dir)?;
             }
-            fs::remove_file(from)
+            failpoint::hit("publish:linked");
+            rustix::fs::unlinkat(&from_dir, from, AtFlags::empty())?;
         }
     }
-}
-
-/// `EXDEV`: a rename or link across filesystems (Linux value).
-const EXDEV: i32 = 18;
-
-/// `mkdir -p` below `root`, fsyncing the parent of every directory it creates so the new
-/// directory entries survive a crash along with the file published into them.
-fn create_dirs_durably(root: &Path, dir: &Path, durable: bool) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut missing = Vec::new();
-    let mut at = dir;
-    while !at.is_dir() && at != root {
-        missing.push(at.to_owned());
-        at = at.parent().unwrap_or(root);
-    }
-    for path in missing.iter().rev() {
-        match fs::create_dir(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        if durable {
-            sync_parent(path)?;
-        }
+    if durable {
+        rustix::fs::fsync(dir)?;
     }
     Ok(())
 }
+
+/// Opens `relative` below `dir` for writing into, creating what is missing, one component at a
+/// time with no symlink followed. A component that is a file or a symlink fails (`ENOTDIR`,
+/// `ELOOP`). Each new directory's entry is fsynced when `durable`.
+fn open_dirs_beneath(dir: &OwnedFd, relative: &Path, durable: bool) -> io::Result<OwnedFd> {
+    // A real descriptor (the cached prefix one is O_PATH, which cannot be fsynced).
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+    let mut at = rustix::fs::openat2(dir, ".", flags, Mode::empty(), resolve)?;
+    for component in relative.components() {
+        let std::path::Component::Normal(name) = component else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        match rustix::fs::mkdirat(&at, name, Mode::from_raw_mode(0o777)) {
+            Ok(()) if durable => rustix::fs::fsync(&at)?,
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        at = rustix::fs::openat2(&at, name, flags, Mode::empty(), resolve)?;
+    }
+    Ok(at)
+}
+
+/// `fstat` of `relative` below `dir`, following no symlink on the way (a final symlink is
+/// reported as one).
+fn stat_beneath(dir: &OwnedFd, relative: &Path) -> io::Result<rustix::fs::Stat> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+    let fd = rustix::fs::openat2(dir, relative, flags, Mode::empty(), resolve)?;
+    Ok(rustix::fs::fstat(&fd)?)
+}
+
+/// `<prefix>/<key>` of a validated target.
+fn split_target(path: &str) -> Result<(&str, &str)> {
+    path.split_once('/')
+        .ok_or_else(|| StorageError::Corrupt(format!("publish target {path:?} has no prefix")))
+}
+
+/// How a failed publish step is reported: paths that cannot hold the asset are a `Conflict`.
+fn publish_error(e: io::Error) -> StorageError {
+    match e.raw_os_error() {
+        Some(EEXIST) => StorageError::AlreadyExists,
+        Some(ENOTDIR | EISDIR | ELOOP | ENOTEMPTY | EXDEV) => StorageError::Conflict,
+        _ => StorageError::Io(e),
+    }
+}
+
+/// Linux `errno` values (the io::ErrorKind for some of them is still unstable).
+const EXDEV: i32 = 18;
+const EEXIST: i32 = 17;
+const ENOTDIR: i32 = 20;
+const EISDIR: i32 = 21;
+const ELOOP: i32 = 40;
+const ENOTEMPTY: i32 = 39;
 
 fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {

@@ -32,6 +32,10 @@ pub enum StorageError {
     /// The thing to create exists already.
     #[error("already exists")]
     AlreadyExists,
+    /// A publish target that cannot exist beside what is stored: `a/b` when `a` is a file, or
+    /// `a` when `a/…` exists. Creating another upload to the same key cannot help.
+    #[error("the asset key conflicts with an existing file or directory")]
+    Conflict,
     /// The name is a directory (downloads answer 403, as nginx does without autoindex).
     #[error("is a directory")]
     IsDirectory,
@@ -86,6 +90,13 @@ pub trait ByteSource: Send {
     /// discards everything this source delivered (a checksum mismatch).
     fn accept(&mut self) -> bool {
         true
+    }
+
+    /// Whether bytes delivered before a failure may be kept. `true` for a checksummed chunk:
+    /// bytes that were never verified must not become part of the upload, also when storing
+    /// them fails halfway (disk full).
+    fn all_or_nothing(&self) -> bool {
+        false
     }
 }
 
@@ -161,6 +172,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Called once every byte is stored: makes the data durable as the fsync policy says and,
     /// if the upload has a target, publishes it there atomically. Updates `info.phase`.
+    /// Idempotent: called again after a crash or a failure at any step, it finishes the job.
+    /// The newest upload of a target wins: an upload whose last byte was stored before that of
+    /// the asset already published there is not published over it (it only becomes
+    /// `Published`, its bytes discarded), so recovering an old upload never replaces a newer
+    /// one.
     async fn complete(&self, info: &mut UploadInfo) -> Result<()>;
 
     /// Removes the upload's data and state.
@@ -171,6 +187,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Every upload id in the store (for the expiry reaper and for recovery at startup).
     async fn list(&self) -> Result<Vec<UploadId>>;
+
+    /// Refuses, at creation, a publish target that can never be published: `Conflict` if the
+    /// path would need a file to be a directory or the other way round. Backends with flat
+    /// keys (S3) have no such conflicts.
+    async fn check_publishable(&self, _path: &str) -> Result<()> {
+        Ok(())
+    }
 
     /// Opens a published asset by its storage-relative path (`<prefix>/<key>`, normalised, no
     /// dot segments; bytes because a request path need not be UTF-8). `NotFound` also for

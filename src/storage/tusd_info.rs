@@ -37,6 +37,12 @@ struct FileInfo {
         skip_serializing_if = "Option::is_none"
     )]
     target: Option<Target>,
+    #[serde(
+        rename = "TusgateScope",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    scope: Option<Target>,
     #[serde(rename = "TusgatePhase", default, skip_serializing_if = "is_receiving")]
     phase: Phase,
     /// Backend-private state (the S3 backend's parts and tail), never user metadata.
@@ -85,6 +91,7 @@ pub fn encode_with_backend(
         partial_uploads,
         storage: Some(storage),
         target: info.target.clone(),
+        scope: info.scope.clone(),
         phase: info.phase,
         backend,
     };
@@ -129,6 +136,7 @@ pub fn decode_with_backend(
         metadata: file_info.meta_data.unwrap_or_default(),
         concat,
         target: file_info.target,
+        scope: file_info.scope,
         phase: file_info.phase,
         updated: None,
     };

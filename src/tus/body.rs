@@ -197,6 +197,10 @@ where
         }
     }
 
+    fn all_or_nothing(&self) -> bool {
+        self.checksum.is_some()
+    }
+
     fn accept(&mut self) -> bool {
         let Some((hasher, expected)) = self.checksum.take() else {
             return true;

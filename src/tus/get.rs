@@ -2,6 +2,12 @@
 //! `Content-Type` from the `filetype` metadata when it is a valid media type, `inline` only for
 //! types browsers cannot run script in, `Last-Modified`, and single byte ranges. Not part of
 //! tus, but tus-js-client's own tests rely on it.
+//!
+//! Only for uploads without a token. A tokened upload's bytes are an asset (or part of one),
+//! readable only through the asset URL and, if private, its signature: the upload URL is a
+//! weaker capability (it is logged, and it lives as long as the upload), and once published
+//! the asset's path may hold another upload's bytes. So GET on a tokened upload is 403, at any
+//! stage, on every backend. tusd serves it until the post-finish hook moves the file away.
 
 use http::header::{
     ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LAST_MODIFIED,
@@ -22,6 +28,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
     let (info, object) = {
         let _lock = app.locks.lock(&id).await?;
         let info = app.store.info(&id).await?;
+        if info.is_tokened() {
+            return Err(Error::UploadNotReadable);
+        }
         let object = app.store.read(&info).await?;
         (info, object)
     };

@@ -44,11 +44,15 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
             );
         }
     }
-    if !info.metadata.is_empty() {
+    // Never echo a token (uploads created before tokens were dropped at creation still
+    // carry theirs): whoever sees an upload URL could replay it.
+    let mut metadata = info.metadata.clone();
+    metadata.remove("upload-token");
+    if !metadata.is_empty() {
         response::set_header(
             &mut response,
             HeaderName::from_static("upload-metadata"),
-            serialize_metadata(&info.metadata),
+            serialize_metadata(&metadata),
         );
     }
     match info.length {

@@ -21,6 +21,7 @@ mod patch;
 mod post;
 mod write;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -55,7 +56,7 @@ pub fn extensions(app: &App) -> String {
 /// What every handler gets: the app and the parts of the request it may look at.
 #[derive(Debug)]
 pub struct Ctx<'a> {
-    pub app: &'a App,
+    pub app: &'a Arc<App>,
     pub headers: &'a HeaderMap,
     authority: Option<&'a str>,
 }
@@ -106,7 +107,7 @@ pub fn set_expires(ctx: &Ctx<'_>, response: &mut Response<Body>, info: &UploadIn
 }
 
 /// Handles a request whose path is under the base path; `rest` is the path after it.
-pub async fn handle<B>(app: &App, request: Request<B>, rest: &str) -> Response<Body>
+pub async fn handle<B>(app: &Arc<App>, request: Request<B>, rest: &str) -> Response<Body>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -198,6 +199,20 @@ fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
         response
             .headers_mut()
             .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    }
+    match err {
+        Error::MismatchedOffset { current } => {
+            response::set_header(
+                &mut response,
+                HeaderName::from_static("upload-offset"),
+                current,
+            );
+        }
+        // The holder is busy (a long publish); the request may simply be repeated.
+        Error::UploadLocked => {
+            response::set_header(&mut response, http::header::RETRY_AFTER, 1);
+        }
+        _ => {}
     }
     if let Error::MethodNotAllowed { allow } = err {
         response

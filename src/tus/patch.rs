@@ -16,7 +16,7 @@ use crate::upload::UploadId;
 
 pub(super) async fn handle<B>(ctx: &Ctx<'_>, raw_id: &str, body: B) -> Result<Response<Body>>
 where
-    B: HttpBody<Data = Bytes> + Send + Unpin,
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let app = ctx.app;
@@ -40,7 +40,9 @@ where
         return Err(Error::ModifyFinal);
     }
     if offset != info.offset {
-        return Err(Error::MismatchedOffset);
+        return Err(Error::MismatchedOffset {
+            current: info.offset,
+        });
     }
     let mut response = response::empty(StatusCode::NO_CONTENT);
     let offset_header = http::HeaderName::from_static("upload-offset");
@@ -48,7 +50,7 @@ where
         // The body is not read (tusd answers the same way). A publish that failed after the
         // last byte is retried here, so the client's retry finishes it.
         if info.awaits_publish() {
-            finish_if_complete(ctx, &mut info).await?;
+            finish_if_complete(ctx, &mut info, lock).await?;
         }
         response::set_header(&mut response, offset_header, offset);
         return Ok(response);
@@ -63,7 +65,7 @@ where
         info.length = Some(declared);
         app.store.save_info(&info).await?;
     }
-    write_chunk(ctx, &mut info, body, &lock, checksum).await?;
+    write_chunk(ctx, &mut info, body, lock, checksum).await?;
     response::set_header(&mut response, offset_header, info.offset);
     super::set_expires(ctx, &mut response, &info);
     Ok(response)

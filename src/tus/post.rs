@@ -12,11 +12,11 @@ use super::headers::{self, ConcatRequest, OFFSET_OCTET_STREAM};
 use super::write::{finish_if_complete, write_chunk};
 use crate::error::{Error, Result};
 use crate::response::{self, Body};
-use crate::upload::{Concat, UploadId, UploadInfo};
+use crate::upload::{Concat, Target, UploadId, UploadInfo};
 
 pub(super) async fn handle<B>(ctx: &Ctx<'_>, body: B) -> Result<Response<Body>>
 where
-    B: HttpBody<Data = Bytes> + Send + Unpin,
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let app = ctx.app;
@@ -65,9 +65,14 @@ where
             return Err(Error::MaxSizeExceeded);
         }
     }
-    let metadata = headers::parse_metadata(ctx.header("upload-metadata").unwrap_or(""));
-    let target = app.config.tokens.check_creation(&metadata, &concat)?;
-    if let Some(target) = &target {
+    let mut metadata = headers::parse_metadata(ctx.header("upload-metadata").unwrap_or(""));
+    let target = app.config.tokens.check_creation(&metadata)?;
+    // The token did its job. Kept, it would be echoed by HEAD to anyone holding the upload
+    // URL (URLs are logged) and could be replayed until it expires.
+    metadata.remove("upload-token");
+    check_partials_in_scope(&partials, target.as_ref())?;
+    if let (Some(target), false) = (&target, concat == Concat::Partial) {
+        app.store.check_publishable(&target.path).await?;
         if app.config.overwrite == crate::storage::Overwrite::Keep
             && app.store.open_asset(target.path.as_bytes()).await.is_ok()
         {
@@ -75,31 +80,56 @@ where
         }
     }
 
+    let partial = concat == Concat::Partial;
     let mut info = UploadInfo::new(UploadId::generate(), length, metadata, concat);
-    info.target = target;
+    // A partial never publishes on its own; it remembers its token's target as its scope.
+    if partial {
+        info.scope = target;
+    } else {
+        info.target = target;
+    }
     app.store.create(&info).await?;
     app.metrics.uploads_created.inc();
     let url = ctx.upload_url(&info.id);
     tracing::info!(id = %info.id, size = ?length, %url, "upload created");
 
+    let lock = app.locks.lock(&info.id).await?;
     if !partials.is_empty() {
         app.store.concatenate(&info, &partials).await?;
         info.offset = info.length.unwrap_or(0);
-        finish_if_complete(ctx, &mut info).await?;
     }
     let mut response = response::empty(StatusCode::CREATED);
     if contains_chunk {
-        let lock = app.locks.lock(&info.id).await?;
-        write_chunk(ctx, &mut info, body, &lock, None).await?;
+        write_chunk(ctx, &mut info, body, lock, None).await?;
         response::set_header(
             &mut response,
             http::HeaderName::from_static("upload-offset"),
             info.offset,
         );
-    } else if info.length == Some(0) {
-        finish_if_complete(ctx, &mut info).await?;
+    } else {
+        finish_if_complete(ctx, &mut info, lock).await?;
     }
     response::set_header(&mut response, LOCATION, url);
     super::set_expires(ctx, &mut response, &info);
     Ok(response)
+}
+
+/// A final may combine only uploads created as partials under the same token scope: the same
+/// key, visibility and content type, or, for a tokenless final, tokenless partials. Anything
+/// else would let one token holder read another's upload by concatenating it into their own
+/// asset.
+fn check_partials_in_scope(partials: &[UploadInfo], target: Option<&Target>) -> Result<()> {
+    for partial in partials {
+        if partial.concat != Concat::Partial {
+            return Err(Error::ConcatNotAllowed(
+                "a final upload may only list uploads created with Upload-Concat: partial",
+            ));
+        }
+        if partial.scope.as_ref() != target {
+            return Err(Error::ConcatNotAllowed(
+                "a final upload may only list partial uploads created with the same upload token scope (asset-key, visibility, content-type)",
+            ));
+        }
+    }
+    Ok(())
 }

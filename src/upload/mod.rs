@@ -127,6 +127,11 @@ pub struct UploadInfo {
     pub metadata: Metadata,
     pub concat: Concat,
     pub target: Option<Target>,
+    /// For a partial upload created with a token (partials never publish, so they have no
+    /// target): the target that token was signed for. A final upload may only combine partials
+    /// of its own token's scope, and a tokenless final only tokenless partials, so nobody can
+    /// concatenate someone else's upload into an asset of theirs.
+    pub scope: Option<Target>,
     pub phase: Phase,
     /// When bytes last arrived (or the upload was created): the expiry clock starts here.
     pub updated: Option<SystemTime>,
@@ -142,6 +147,7 @@ impl UploadInfo {
             metadata,
             concat,
             target: None,
+            scope: None,
             phase: Phase::Receiving,
             updated: None,
         }
@@ -166,6 +172,12 @@ impl UploadInfo {
 
     pub fn is_final(&self) -> bool {
         matches!(self.concat, Concat::Final(_))
+    }
+
+    /// Created with an upload token: its bytes become an asset (or part of one) and are only
+    /// ever read through the asset URL and its signature.
+    pub fn is_tokened(&self) -> bool {
+        self.target.is_some() || self.scope.is_some()
     }
 }
 

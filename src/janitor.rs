@@ -1,0 +1,180 @@
+//! Finishing uploads, and the background work that keeps every finished upload published and
+//! every abandoned one reaped.
+//!
+//! [`finish`] is the one place an upload whose last byte is stored gets completed (made durable
+//! and, with a target, published): the request that stored the byte calls it from a task of
+//! its own (see `tus::write`), so a client that disconnects right after its last byte cannot
+//! cancel it; startup [`recover`]y calls it for uploads a crash left complete but unpublished;
+//! and [`run`] retries the ones whose publish failed for a reason that may pass (disk full,
+//! store unreachable), which [`finish`] records in [`Pending`].
+//!
+//! Invariants:
+//! - every call to [`Store::complete`](crate::storage::Store::complete) holds the upload's lock;
+//! - background work never interrupts a request: it takes locks with `try_lock` and skips
+//!   uploads somebody is working on (that request finishes them itself);
+//! - an upload that can never be published (its key conflicts with an existing file or
+//!   directory, or `--overwrite keep` found an asset there) is not retried in a loop: it stays
+//!   complete and unpublished, is retried once per start, and is reaped by the expiry like an
+//!   abandoned upload.
+//!
+//! Expiry (tusd has none; operators used cron): an upload that is not published and has seen
+//! no bytes for the expiry lifetime is removed with its state — incomplete uploads, and
+//! tokened uploads that could not be published in all that time. Complete uploads without a
+//! target are results, as in tusd, and stay.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use crate::app::App;
+use crate::storage::StorageError;
+use crate::upload::{Phase, UploadId, UploadInfo};
+
+/// How often failed publishes are retried.
+const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Uploads whose publish failed and will be retried.
+#[derive(Debug, Default)]
+pub struct Pending(Mutex<HashSet<UploadId>>);
+
+impl Pending {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<UploadId>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self, id: &UploadId) {
+        self.set().insert(id.clone());
+    }
+
+    fn remove(&self, id: &UploadId) {
+        self.set().remove(id);
+    }
+
+    /// The ids waiting now (a copy, so no lock is held across awaits).
+    pub fn snapshot(&self) -> Vec<UploadId> {
+        self.set().iter().cloned().collect()
+    }
+}
+
+/// Completes an upload whose every byte is stored. The caller holds its lock. A failure that
+/// may pass is recorded for [`run`] to retry; permanent ones are not.
+pub async fn finish(app: &App, info: &mut UploadInfo) -> Result<(), StorageError> {
+    crate::failpoint::hit("upload:stored");
+    crate::failpoint::pause("upload:stored").await;
+    match app.store.complete(info).await {
+        Ok(()) => {
+            app.unpublished.remove(&info.id);
+            app.metrics.uploads_finished.inc();
+            tracing::info!(id = %info.id, size = info.offset, "upload finished");
+            Ok(())
+        }
+        Err(e) => {
+            if is_permanent(&e) {
+                app.unpublished.remove(&info.id);
+                tracing::warn!(id = %info.id, error = %e, "upload cannot be published");
+            } else {
+                app.unpublished.insert(&info.id);
+                tracing::error!(id = %info.id, error = %e, "publish failed; will retry");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn is_permanent(e: &StorageError) -> bool {
+    matches!(e, StorageError::AlreadyExists | StorageError::Conflict)
+}
+
+/// At startup: finishes every upload a crash left complete but unfinished, before the server
+/// takes requests.
+pub async fn recover(app: &App) {
+    let ids = match app.store.list().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list uploads to recover");
+            return;
+        }
+    };
+    for id in ids {
+        let Some(_lock) = app.locks.try_lock(&id) else {
+            continue;
+        };
+        if let Ok(mut info) = app.store.info(&id).await {
+            if info.awaits_publish() && finish(app, &mut info).await.is_ok() {
+                tracing::info!(%id, "finished an interrupted publish");
+            }
+        }
+    }
+}
+
+/// Runs until the app shuts down: retries failed publishes every few seconds and, if uploads
+/// expire, reaps expired ones at an interval derived from the lifetime.
+pub async fn run(app: Arc<App>) {
+    let lifetime = app.config.upload_expiry;
+    let reap_every =
+        lifetime.map(|l| (l / 4).clamp(Duration::from_millis(250), Duration::from_secs(60)));
+    let tick = reap_every.map_or(RETRY_INTERVAL, |r| r.min(RETRY_INTERVAL));
+    let mut last_reap = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+        retry_publishes(&app).await;
+        if let (Some(lifetime), Some(every)) = (lifetime, reap_every) {
+            if last_reap.elapsed() >= every {
+                last_reap = tokio::time::Instant::now();
+                match sweep(&app, lifetime).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "expired uploads removed"),
+                    Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                }
+            }
+        }
+    }
+}
+
+/// One attempt at every publish that failed before.
+pub async fn retry_publishes(app: &App) {
+    for id in app.unpublished.snapshot() {
+        let Some(_lock) = app.locks.try_lock(&id) else {
+            continue;
+        };
+        match app.store.info(&id).await {
+            Ok(mut info) if info.awaits_publish() => {
+                let _ = finish(app, &mut info).await;
+            }
+            Ok(_) | Err(StorageError::NotFound) => app.unpublished.remove(&id),
+            Err(e) => tracing::warn!(%id, error = %e, "cannot read upload state"),
+        }
+    }
+}
+
+/// One expiry pass over the store; returns how many uploads were removed.
+pub async fn sweep(app: &App, lifetime: Duration) -> Result<usize, StorageError> {
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for id in app.store.list().await? {
+        let Some(_lock) = app.locks.try_lock(&id) else {
+            continue;
+        };
+        let info = match app.store.info(&id).await {
+            Ok(info) => info,
+            Err(StorageError::NotFound) => continue,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cannot read upload state");
+                continue;
+            }
+        };
+        let abandoned = info.phase == Phase::Receiving
+            && (!info.is_complete() || info.target.is_some())
+            && info.updated.is_some_and(|updated| updated + lifetime < now);
+        if abandoned {
+            app.store.terminate(&info).await?;
+            app.unpublished.remove(&id);
+            app.metrics.uploads_expired.inc();
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
