@@ -496,7 +496,8 @@ fn f9_a_full_disk_keeps_no_unverified_bytes_and_no_debris() {
         .header("Upload-Checksum", &format!("sha256 {digest}"))
         .chunk(&bytes)
         .send();
-    assert_eq!(resp.status, 500, "{resp:?}");
+    assert_eq!(resp.status, 507, "{resp:?}");
+    assert!(resp.body_text().starts_with("ERR_STORAGE_FULL"), "{resp:?}");
     s.req("HEAD", &upload).send().has("Upload-Offset", "0");
     // Fill what is left, then creation fails cleanly.
     let filler = s.create(None);
@@ -516,7 +517,7 @@ fn f9_a_full_disk_keeps_no_unverified_bytes_and_no_debris() {
                 &format!("filename {}", harness::b64(&[b'n'; 3000])),
             )
             .send();
-        if resp.status == 500 {
+        if resp.status == 507 {
             refused += 1;
         }
     }

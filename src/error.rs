@@ -106,6 +106,11 @@ pub enum Error {
     ConnectionReset,
 
     // Category: the server's own failures. The detail goes to the log, not to the client.
+    /// The disk (or quota) is full: worth a retry later, and worth saying so.
+    #[error(
+        "the server's storage is full; nothing of this request was lost that was acknowledged, retry later"
+    )]
+    StorageFull,
     #[error("storage backend failed")]
     Storage(#[source] StorageError),
 }
@@ -152,6 +157,7 @@ impl Error {
             Error::UnexpectedEof => StatusCode::BAD_REQUEST,
             Error::ReadTimeout => StatusCode::INTERNAL_SERVER_ERROR,
             Error::ConnectionReset => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Error::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -194,6 +200,7 @@ impl Error {
             Error::UnexpectedEof => "ERR_UNEXPECTED_EOF",
             Error::ReadTimeout => "ERR_READ_TIMEOUT",
             Error::ConnectionReset => "ERR_CONNECTION_RESET",
+            Error::StorageFull => "ERR_STORAGE_FULL",
             Error::Storage(_) => "ERR_INTERNAL_SERVER_ERROR",
         }
     }
@@ -215,6 +222,12 @@ impl From<StorageError> for Error {
             StorageError::NotFound => Error::UploadNotFound,
             StorageError::AlreadyExists => Error::AssetExists,
             StorageError::Conflict => Error::AssetConflict,
+            // ENOSPC and EDQUOT.
+            StorageError::Io(e)
+                if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(122) =>
+            {
+                Error::StorageFull
+            }
             StorageError::Incomplete => Error::IncompleteUpload,
             other => Error::Storage(other),
         }

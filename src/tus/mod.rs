@@ -186,8 +186,10 @@ where
 /// The response for a failed request: tusd's `ERR_CODE: message` body (none for HEAD).
 fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
     let status = err.status();
-    if let Error::Storage(source) = &err {
-        tracing::error!(error = %source, "storage failure");
+    match &err {
+        Error::Storage(source) => tracing::error!(error = %source, "storage failure"),
+        Error::StorageFull => tracing::warn!("storage full: request refused"),
+        _ => {}
     }
     app.metrics
         .errors_total
