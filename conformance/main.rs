@@ -11,6 +11,7 @@ mod harness;
 mod body;
 mod checksum;
 mod concat;
+mod connections;
 mod core;
 mod cors;
 mod delete;

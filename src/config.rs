@@ -590,7 +590,8 @@ pub struct ServeArgs {
     pub allow_uploads_without_token: bool,
 
     // --- Timeouts ---
-    /// A request body that sends nothing for this long is considered dead.
+    /// A request body that sends nothing for this long is considered dead. A connection is
+    /// closed after this long without a request, or when its client reads nothing for this long.
     #[arg(long, env = "TUSGATE_NETWORK_TIMEOUT", default_value = "60s", value_parser = parse_go_duration, help_heading = "Timeouts")]
     pub network_timeout: Duration,
     /// How long a request waits for an upload's lock (after asking the holder to release).
