@@ -1,14 +1,15 @@
 //! Connections that make no progress must not hold the server's file descriptors: a connection
 //! that sends nothing, only the HTTP/2 preface, or goes quiet after its SETTINGS; one left idle
 //! after a request, on HTTP/1.1 and HTTP/2; one whose client stopped reading a response. Each
-//! is closed after the network timeout, and shutdown does not wait for any of them. These
-//! cases check tusgate's fix of issue 9 (finding 3), not tusd behaviour: tusgate-only.
+//! is closed after the network timeout, a cap on open connections keeps the server below its
+//! file limit meanwhile, and shutdown does not wait for any of them. These cases check
+//! tusgate's fix of issue 9 (finding 3), not tusd behaviour: tusgate-only.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, data, read_response};
+use crate::harness::{Launch, Server, data, read_response};
 use crate::is_tusgate;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -107,6 +108,46 @@ fn h2_health(s: &Server) -> TcpStream {
             return stream;
         }
     }
+}
+
+/// Under a file limit of 256, 300 connections that never send a request neither lock out new
+/// clients nor drive the server into `Too many open files`; each is closed by the server.
+#[test]
+fn silent_connections_are_closed_and_do_not_exhaust_descriptors() {
+    if !is_tusgate() {
+        return;
+    }
+    assert!(
+        std::process::Command::new("prlimit")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs prlimit (util-linux)"
+    );
+    // soft = hard, so the server's own raise to the hard limit cannot lift it.
+    let s = Launch::default()
+        .wrapper(&["prlimit", "--nofile=256:256"])
+        .arg("-network-timeout=2s")
+        .start();
+    let mut silent: Vec<TcpStream> = (0..300)
+        .map(|i| open_silent(&s, Silence::ALL[i % 3]))
+        .collect();
+    // Queued behind all of them: answered once the silent ones time out and make room.
+    s.req("GET", "/health").send().status(200).body_is("OK\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (i, stream) in silent.iter_mut().enumerate() {
+        assert!(
+            read_until_closed(stream, deadline).is_ok(),
+            "silent connection {i} ({:?}) is still open",
+            Silence::ALL[i % 3]
+        );
+    }
+    s.req("GET", "/health").send().status(200);
+    let log = s.log();
+    assert!(
+        !log.contains("Too many open files"),
+        "the server ran out of descriptors:\n{log}"
+    );
 }
 
 /// Connections left idle after a request are closed after the network timeout, on both

@@ -51,6 +51,8 @@ pub struct Config {
     pub network_timeout: Duration,
     pub acquire_lock_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// At least 1.
+    pub max_connections: usize,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
     pub worker_threads: Option<usize>,
@@ -199,6 +201,10 @@ to accept uploads from anyone, as plain tusd does"
             network_timeout: args.network_timeout,
             acquire_lock_timeout: args.acquire_lock_timeout,
             shutdown_timeout: args.shutdown_timeout,
+            max_connections: match args.max_connections {
+                0 => crate::server::default_max_connections(crate::server::open_file_limit()),
+                n => n,
+            },
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
             worker_threads: args.worker_threads.filter(|&n| n > 0),
@@ -600,6 +606,16 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests before exiting.
     #[arg(long, env = "TUSGATE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_go_duration, help_heading = "Timeouts")]
     pub shutdown_timeout: Duration,
+    /// Most connections open at once; more clients wait in the listen backlog until one closes.
+    /// 0: derived from the open-file limit as (limit - 64) / 2, leaving room for the files that
+    /// requests open.
+    #[arg(
+        long,
+        env = "TUSGATE_MAX_CONNECTIONS",
+        default_value = "0",
+        help_heading = "Operations"
+    )]
+    pub max_connections: usize,
 
     // --- Operations ---
     /// Serve Prometheus metrics.

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(2);
     }
+    // Before the configuration, whose default connection cap follows the limit.
+    let raised = server::raise_open_file_limit();
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(e) => {
@@ -39,6 +41,14 @@ fn main() -> ExitCode {
     for warning in &normalized.warnings {
         tracing::warn!("{warning}");
     }
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "cannot raise the open-file limit to the hard limit");
+    }
+    tracing::info!(
+        open_file_limit = server::open_file_limit(),
+        max_connections = config.max_connections,
+        "connection limits"
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

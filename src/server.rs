@@ -1,6 +1,6 @@
 //! The transport: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge)
-//! on each with hyper, bounds how long each may live without progress, and shuts down
-//! gracefully.
+//! on each with hyper, bounds how many are open and how long each may live without progress,
+//! and shuts down gracefully.
 //!
 //! [`run`] takes an already-bound listener and any shutdown future, so tests and benchmarks
 //! start a real server on port 0 and stop it when they like. On shutdown it stops accepting,
@@ -9,6 +9,8 @@
 //! shutdown timeout for open requests.
 //!
 //! Every open connection holds a file descriptor, so none may stay open without doing work:
+//! - at most `max_connections` are open; the listener accepts only while a slot is free, so
+//!   further clients wait in the kernel's backlog instead of the process running out of files;
 //! - a connection with no request in flight is closed once the network timeout has passed since
 //!   it was accepted or since its last request ended, on both protocols. hyper's own
 //!   header-read timeout is not enough: it starts only after hyper-util has read enough bytes to
@@ -38,6 +40,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::app::App;
@@ -96,19 +99,37 @@ pub async fn run(
         // flight (the idle watchdog only looks at connections without one).
         .keep_alive_interval(timeout)
         .keep_alive_timeout(timeout);
+    let slots = Arc::new(Semaphore::new(
+        app.config.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    let mut backoff = Backoff::default();
     tokio::pin!(shutdown);
     loop {
+        // Take a slot before accepting: while all are taken, new clients wait in the backlog.
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = acquire(&slots) => slot,
+        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = accept(&listener) => accepted,
         };
         let io = match accepted {
-            Ok(io) => io,
+            Ok(io) => {
+                backoff.reset();
+                io
+            }
+            // The client gave up while queued: nothing wrong with the listener.
+            Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                // Out of file descriptors and the like: log, back off briefly, keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+                // Out of file descriptors and the like. Retrying at once would spin, and log a
+                // line per spin; slowing down gives the open connections time to end.
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "accept failed");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(delay) => continue,
+                }
             }
         };
         let activity = Arc::new(Activity::new());
@@ -134,7 +155,7 @@ pub async fn run(
             })
         };
         let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
-        tokio::spawn(supervise(connection, activity, Arc::clone(&app)));
+        tokio::spawn(supervise(connection, activity, Arc::clone(&app), slot));
     }
     app.shutdown.cancel();
     if tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown())
@@ -146,10 +167,22 @@ pub async fn run(
     Ok(())
 }
 
+async fn acquire(slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    match Arc::clone(slots).acquire_owned().await {
+        Ok(slot) => slot,
+        // Never closed; should it be, accept nothing more rather than everything.
+        Err(_) => std::future::pending().await,
+    }
+}
+
 /// Drives one connection until it ends, or until [`Activity::verdict`] says it has gone without
-/// progress for too long; dropping it closes the socket.
-async fn supervise<C, E>(connection: C, activity: Arc<Activity>, app: Arc<App>)
-where
+/// progress for too long; dropping it closes the socket. Holds the connection's `slot`.
+async fn supervise<C, E>(
+    connection: C,
+    activity: Arc<Activity>,
+    app: Arc<App>,
+    slot: OwnedSemaphorePermit,
+) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
@@ -177,6 +210,7 @@ where
         }
     }
     app.metrics.connections_open.dec();
+    drop(slot);
 }
 
 /// What the watchdog knows of a connection. Times are milliseconds since `opened`, so they fit
@@ -384,17 +418,106 @@ async fn accept(listener: &Listener) -> io::Result<Box<dyn Io>> {
     Ok(match listener {
         Listener::Tcp(l) => {
             let (stream, _) = l.accept().await?;
-            // Small responses (204s) must not wait for Nagle.
-            stream.set_nodelay(true)?;
+            // Small responses (204s) must not wait for Nagle. This fails only for a peer that
+            // is already gone, which serving finds out soon enough.
+            let _ = stream.set_nodelay(true);
             Box::new(stream)
         }
         Listener::Unix(l, _) => Box::new(l.accept().await?.0),
     })
 }
 
+/// Errors that concern one queued connection, not the listener (hyper 0.14's `AddrIncoming`
+/// drew the same line).
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Delays between failed accepts: 5 ms doubling up to 1 s, back to 5 ms after a success.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(5);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = Self::FIRST
+            .saturating_mul(1 << self.failures.min(16))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go does at startup (and so tusd):
+/// every connection and every open upload needs one, and distributions still default the soft
+/// limit to 1024.
+pub fn raise_open_file_limit() -> io::Result<()> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return Ok(());
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    Ok(setrlimit(Resource::Nofile, raised)?)
+}
+
+/// Files kept free of connections: the runtime, the listener, logs, and the stores' own.
+const RESERVED_FILES: u64 = 64;
+
+/// The default connection cap for a soft open-file limit: half of what is left after
+/// [`RESERVED_FILES`], since a connection with a request in flight can hold a second
+/// descriptor (the upload or asset file it reads or writes).
+pub fn default_max_connections(open_file_limit: Option<u64>) -> usize {
+    // Unlimited cannot happen for files on Linux; a million is what such systems allow.
+    let limit = open_file_limit.unwrap_or(1 << 20);
+    let connections = limit.saturating_sub(RESERVED_FILES) / 2;
+    usize::try_from(connections).unwrap_or(usize::MAX).max(1)
+}
+
+/// The current soft limit on open files (`None`: unlimited).
+pub fn open_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_second_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<_> = (0..10).map(|_| backoff.next_delay()).collect();
+        assert_eq!(delays[0], Duration::from_millis(5));
+        assert_eq!(delays[1], Duration::from_millis(10));
+        assert_eq!(delays[7], Duration::from_millis(640));
+        assert_eq!(delays[8], Duration::from_secs(1));
+        assert_eq!(delays[9], Duration::from_secs(1));
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn default_cap_leaves_room_for_files() {
+        assert_eq!(default_max_connections(Some(256)), 96);
+        assert_eq!(default_max_connections(Some(1024)), 480);
+        assert_eq!(default_max_connections(Some(10)), 1);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn silent_connection_closes_at_the_timeout() {
