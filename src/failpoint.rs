@@ -3,6 +3,7 @@
 //! flushing anything, as a power cut or SIGKILL would leave it. Unset (always, in production)
 //! this is one cached environment lookup.
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 /// Aborts the process if `TUSGATE_CRASH_AT` names this point.
@@ -13,7 +14,11 @@ pub fn hit(point: &str) {
         .as_deref()
         == Some(point)
     {
-        eprintln!("tusgate: crashing at {point} (TUSGATE_CRASH_AT)");
+        // Not `eprintln!`: it panics on a closed stderr, which would unwind instead of abort.
+        let _ = writeln!(
+            std::io::stderr(),
+            "tusgate: crashing at {point} (TUSGATE_CRASH_AT)"
+        );
         std::process::abort();
     }
 }
