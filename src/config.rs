@@ -165,6 +165,10 @@ to accept uploads from anyone, as plain tusd does"
                 create_bucket: args.s3_create_bucket,
             }),
         };
+        if args.network_timeout.is_zero() {
+            // Every connection would be closed before its first request could arrive.
+            return Err("--network-timeout must be greater than 0".into());
+        }
         let trimmed = args.base_path.trim_matches('/');
         let base_path = if trimmed.is_empty() {
             "/".to_owned()
@@ -925,6 +929,14 @@ mod tests {
         assert_eq!(cli.serve.port, 0);
         assert_eq!(cli.serve.max_size, 100);
         assert_eq!(cli.serve.network_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_zero_network_timeout_is_refused() {
+        let out = normalize(&["tusd", "-network-timeout=0", "-allow-uploads-without-token"]);
+        let cli = Cli::try_parse_from(out.args).expect("parses");
+        let error = Config::from_args(&cli.serve).expect_err("refused");
+        assert!(error.contains("--network-timeout"), "{error}");
     }
 
     #[test]
