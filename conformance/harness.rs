@@ -38,6 +38,12 @@ pub(crate) struct Launch {
     pub(crate) env: Vec<(String, String)>,
     /// Leave out `-allow-uploads-without-token` (tusgate then needs UPLOAD_SECRET).
     pub(crate) require_tokens: bool,
+    /// A command the server is started through (`prlimit --nofile=256:256`); it must exec the
+    /// server so that the child's pid is the server's.
+    pub(crate) wrapper: Vec<String>,
+    /// Close the read end of the server's stderr right after starting it, as a log collector
+    /// that died would leave it.
+    pub(crate) close_stderr: bool,
 }
 
 impl Launch {
@@ -53,6 +59,16 @@ impl Launch {
 
     pub(crate) fn require_tokens(mut self) -> Self {
         self.require_tokens = true;
+        self
+    }
+
+    pub(crate) fn wrapper(mut self, command: &[&str]) -> Self {
+        self.wrapper = command.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    pub(crate) fn close_stderr(mut self) -> Self {
+        self.close_stderr = true;
         self
     }
 
@@ -149,7 +165,15 @@ fn spawn(dir: &tempfile::TempDir, launch: &Launch) -> (Child, Arc<Mutex<String>>
         args.push("-allow-uploads-without-token".into());
     }
     args.extend(launch.args.iter().cloned());
-    let mut child = Command::new(&binary)
+    let mut command = match launch.wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut command = Command::new(program);
+            command.args(wrapper_args).arg(&binary);
+            command
+        }
+        None => Command::new(&binary),
+    };
+    let mut child = command
         .args(&args)
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
@@ -158,14 +182,18 @@ fn spawn(dir: &tempfile::TempDir, launch: &Launch) -> (Child, Arc<Mutex<String>>
         .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
     let log = Arc::new(Mutex::new(String::new()));
     let stderr = child.stderr.take().expect("piped stderr");
-    let stderr_log = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut log = stderr_log.lock().unwrap_or_else(|e| e.into_inner());
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
+    if launch.close_stderr {
+        drop(stderr);
+    } else {
+        let stderr_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = stderr_log.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().expect("piped stdout");
     let stdout_log = Arc::clone(&log);
@@ -279,19 +307,24 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit (bounded).
     pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        self.terminate_within(Duration::from_secs(30))
+            .expect("server did not exit after SIGTERM")
+    }
+
+    /// Sends SIGTERM and waits at most `bound` for the process to exit.
+    pub(crate) fn terminate_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + bound;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
+                return Some(status);
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit after SIGTERM"
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -51,6 +51,8 @@ pub struct Config {
     pub network_timeout: Duration,
     pub acquire_lock_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// At least 1.
+    pub max_connections: usize,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
     pub worker_threads: Option<usize>,
@@ -163,6 +165,10 @@ to accept uploads from anyone, as plain tusd does"
                 create_bucket: args.s3_create_bucket,
             }),
         };
+        if args.network_timeout.is_zero() {
+            // Every connection would be closed before its first request could arrive.
+            return Err("--network-timeout must be greater than 0".into());
+        }
         let trimmed = args.base_path.trim_matches('/');
         let base_path = if trimmed.is_empty() {
             "/".to_owned()
@@ -199,6 +205,10 @@ to accept uploads from anyone, as plain tusd does"
             network_timeout: args.network_timeout,
             acquire_lock_timeout: args.acquire_lock_timeout,
             shutdown_timeout: args.shutdown_timeout,
+            max_connections: match args.max_connections {
+                0 => crate::server::default_max_connections(crate::server::open_file_limit()),
+                n => n,
+            },
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
             worker_threads: args.worker_threads.filter(|&n| n > 0),
@@ -590,7 +600,8 @@ pub struct ServeArgs {
     pub allow_uploads_without_token: bool,
 
     // --- Timeouts ---
-    /// A request body that sends nothing for this long is considered dead.
+    /// A request body that sends nothing for this long is considered dead. A connection is
+    /// closed after this long without a request, or when its client reads nothing for this long.
     #[arg(long, env = "TUSGATE_NETWORK_TIMEOUT", default_value = "60s", value_parser = parse_go_duration, help_heading = "Timeouts")]
     pub network_timeout: Duration,
     /// How long a request waits for an upload's lock (after asking the holder to release).
@@ -599,6 +610,16 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests before exiting.
     #[arg(long, env = "TUSGATE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_go_duration, help_heading = "Timeouts")]
     pub shutdown_timeout: Duration,
+    /// Most connections open at once; more clients wait in the listen backlog until one closes.
+    /// 0: derived from the open-file limit as (limit - 64) / 2, leaving room for the files that
+    /// requests open.
+    #[arg(
+        long,
+        env = "TUSGATE_MAX_CONNECTIONS",
+        default_value = "0",
+        help_heading = "Operations"
+    )]
+    pub max_connections: usize,
 
     // --- Operations ---
     /// Serve Prometheus metrics.
@@ -908,6 +929,14 @@ mod tests {
         assert_eq!(cli.serve.port, 0);
         assert_eq!(cli.serve.max_size, 100);
         assert_eq!(cli.serve.network_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_zero_network_timeout_is_refused() {
+        let out = normalize(&["tusd", "-network-timeout=0", "-allow-uploads-without-token"]);
+        let cli = Cli::try_parse_from(out.args).expect("parses");
+        let error = Config::from_args(&cli.serve).expect_err("refused");
+        assert!(error.contains("--network-timeout"), "{error}");
     }
 
     #[test]

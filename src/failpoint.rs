@@ -6,6 +6,7 @@
 //! - `TUSGATE_PAUSE_AT=<point>:<milliseconds>`: the task reaching that point sleeps that long
 //!   first, as a slow disk or store would make it (to hold an upload's lock, for example).
 
+use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -17,7 +18,11 @@ pub fn hit(point: &str) {
         .as_deref()
         == Some(point)
     {
-        eprintln!("tusgate: crashing at {point} (TUSGATE_CRASH_AT)");
+        // Not `eprintln!`: it panics on a closed stderr, which would unwind instead of abort.
+        let _ = writeln!(
+            std::io::stderr(),
+            "tusgate: crashing at {point} (TUSGATE_CRASH_AT)"
+        );
         std::process::abort();
     }
 }

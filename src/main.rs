@@ -24,14 +24,16 @@ fn main() -> ExitCode {
     };
     if !normalized.refused.is_empty() {
         for line in &normalized.refused {
-            eprintln!("tusgate: {line}");
+            report(line);
         }
         return ExitCode::from(2);
     }
+    // Before the configuration, whose default connection cap follows the limit.
+    let raised = server::raise_open_file_limit();
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("tusgate: {e}");
+            report(e);
             return ExitCode::from(2);
         }
     };
@@ -39,23 +41,38 @@ fn main() -> ExitCode {
     for warning in &normalized.warnings {
         tracing::warn!("{warning}");
     }
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "cannot raise the open-file limit to the hard limit");
+    }
+    tracing::info!(
+        open_file_limit = server::open_file_limit(),
+        max_connections = config.max_connections,
+        "connection limits"
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("tusgate: cannot start the async runtime: {e}");
+            report(format_args!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tusgate: {e}");
+            report(e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `tusgate: <message>` to stderr. A failed write is ignored: with stderr gone there is
+/// nowhere to say so, and `eprintln!` would panic instead, failing whatever called it.
+fn report(message: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "tusgate: {message}");
 }
 
 /// `tusgate healthcheck`: one GET /health with a short timeout.
@@ -78,7 +95,7 @@ fn healthcheck(addr: &str) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("tusgate: healthcheck of {addr} failed: {e}");
+            report(format_args!("healthcheck of {addr} failed: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -159,7 +176,7 @@ fn sign(what: SignCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tusgate: {e}");
+            report(e);
             ExitCode::from(2)
         }
     }
@@ -197,19 +214,23 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 /// The line tusd prints (scripts wait for it); for a UNIX socket, where tusd prints no URL, a
-/// plain statement of where we listen.
-#[allow(clippy::print_stdout)]
+/// plain statement of where we listen. Nobody reading stdout is no reason not to serve, so a
+/// failed write is ignored.
 fn print_startup_line(listener: &Listener, base_path: &str) {
-    match listener {
-        Listener::Tcp(_) => println!(
+    use std::io::Write;
+    let mut stdout = std::io::stdout();
+    let _ = match listener {
+        Listener::Tcp(_) => writeln!(
+            stdout,
             "You can now upload files to: http://{}{base_path}",
             listener.display_addr()
         ),
-        Listener::Unix(..) => println!(
+        Listener::Unix(..) => writeln!(
+            stdout,
             "Listening on UNIX socket {}, base path {base_path}",
             listener.display_addr()
         ),
-    }
+    };
 }
 
 async fn bind(listen: &Listen) -> Result<Listener, String> {
@@ -267,7 +288,11 @@ fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_env("TUSGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Logging must never fail a request. With this on, a failed write to the log (stderr's
+        // reader gone, a full disk) is reported with `eprintln!`, which panics on the same
+        // broken stderr, inside whichever request was logging; such lines are dropped instead.
+        .log_internal_errors(false);
     if config.log_json {
         builder.json().init();
     } else {

@@ -1,27 +1,50 @@
 //! The transport: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge)
-//! on each with hyper, and shuts down gracefully.
+//! on each with hyper, bounds how many are open and how long each may live without progress,
+//! and shuts down gracefully.
 //!
 //! [`run`] takes an already-bound listener and any shutdown future, so tests and benchmarks
 //! start a real server on port 0 and stop it when they like. On shutdown it stops accepting,
 //! cancels `App::shutdown` (bodies being read stop, keep what they stored and answer 503
-//! `ERR_SERVER_SHUTDOWN`), and waits up to the shutdown timeout for open requests.
+//! `ERR_SERVER_SHUTDOWN`), closes connections with no request in flight, and waits up to the
+//! shutdown timeout for open requests.
+//!
+//! Every open connection holds a file descriptor, so none may stay open without doing work:
+//! - at most `max_connections` are open; the listener accepts only while a slot is free, so
+//!   further clients wait in the kernel's backlog instead of the process running out of files;
+//! - a connection with no request in flight is closed once the network timeout has passed since
+//!   it was accepted or since its last request ended, on both protocols. hyper's own
+//!   header-read timeout is not enough: it starts only after hyper-util has read enough bytes to
+//!   pick a protocol, and HTTP/2 has none at all. Idleness counts requests, not bytes, because
+//!   HTTP/2 pings and window updates keep bytes moving on a connection that serves nothing;
+//! - a connection whose writes have been blocked for the network timeout (its client stopped
+//!   reading) is closed even with a request in flight, as nginx's `send_timeout` does;
+//! - an HTTP/2 peer that stops answering pings is dropped by hyper's keep-alive.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::app::App;
+use crate::response::Body;
 
 /// A bound listener.
 #[derive(Debug)]
@@ -47,6 +70,11 @@ impl Listener {
     }
 }
 
+/// Once shutdown has started, a connection with no request in flight is closed after this
+/// much quiet: long enough for the last response's final bytes, which hyper still writes after
+/// the response body has ended, to leave.
+const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open requests for at most
 /// the configured shutdown timeout.
 pub async fn run(
@@ -54,6 +82,7 @@ pub async fn run(
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let timeout = app.config.network_timeout;
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -62,38 +91,71 @@ pub async fn run(
         // Go writes canonical header names; some clients in the wild compare them exactly.
         .title_case_headers(true)
         // Request heads must arrive promptly; bodies have their own per-read timeout.
-        .header_read_timeout(app.config.network_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // A peer that vanished without a FIN or RST is found even while a request is in
+        // flight (the idle watchdog only looks at connections without one).
+        .keep_alive_interval(timeout)
+        .keep_alive_timeout(timeout);
+    let slots = Arc::new(Semaphore::new(
+        app.config.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    let mut backoff = Backoff::default();
     tokio::pin!(shutdown);
     loop {
+        // Take a slot before accepting: while all are taken, new clients wait in the backlog.
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = acquire(&slots) => slot,
+        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = accept(&listener) => accepted,
         };
         let io = match accepted {
-            Ok(io) => io,
+            Ok(io) => {
+                backoff.reset();
+                io
+            }
+            // The client gave up while queued: nothing wrong with the listener.
+            Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                // Out of file descriptors and the like: log, back off briefly, keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+                // Out of file descriptors and the like. Retrying at once would spin, and log a
+                // line per spin; slowing down gives the open connections time to end.
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "accept failed");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(delay) => continue,
+                }
             }
         };
-        let app_for_conn = Arc::clone(&app);
-        let service = service_fn(move |request: hyper::Request<Incoming>| {
-            let app = Arc::clone(&app_for_conn);
-            async move { Ok::<_, Infallible>(app.handle(request).await) }
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Tracked {
+            io,
+            activity: Arc::clone(&activity),
         });
-        let connection = builder.serve_connection(io, service).into_owned();
-        let connection = graceful.watch(connection);
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            app.metrics.connections_open.inc();
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            app.metrics.connections_open.dec();
-        });
+        let service = {
+            let app = Arc::clone(&app);
+            let activity = Arc::clone(&activity);
+            service_fn(move |request: hyper::Request<Incoming>| {
+                // Counted from the moment hyper hands the request over until its response body
+                // is done or dropped; dropped with the future if the client goes away first.
+                let in_flight = InFlight::start(Arc::clone(&activity));
+                let app = Arc::clone(&app);
+                async move {
+                    let response = app.handle(request).await;
+                    Ok::<_, Infallible>(response.map(|body| CountedBody {
+                        body,
+                        _in_flight: in_flight,
+                    }))
+                }
+            })
+        };
+        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
+        tokio::spawn(supervise(connection, activity, Arc::clone(&app), slot));
     }
     app.shutdown.cancel();
     if tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown())
@@ -105,17 +167,405 @@ pub async fn run(
     Ok(())
 }
 
+async fn acquire(slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    match Arc::clone(slots).acquire_owned().await {
+        Ok(slot) => slot,
+        // Never closed; should it be, accept nothing more rather than everything.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Drives one connection until it ends, or until [`Activity::verdict`] says it has gone without
+/// progress for too long; dropping it closes the socket. Holds the connection's `slot`.
+async fn supervise<C, E>(
+    connection: C,
+    activity: Arc<Activity>,
+    app: Arc<App>,
+    slot: OwnedSemaphorePermit,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    app.metrics.connections_open.inc();
+    tokio::pin!(connection);
+    let timeout = app.config.network_timeout;
+    let mut shutting_down = false;
+    loop {
+        let check_at = match activity.verdict(Instant::now(), timeout, shutting_down) {
+            Ok(check_at) => check_at,
+            Err(reason) => {
+                tracing::debug!(reason, "closing connection");
+                break;
+            }
+        };
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = tokio::time::sleep_until(check_at) => {}
+            () = app.shutdown.cancelled(), if !shutting_down => shutting_down = true,
+        }
+    }
+    app.metrics.connections_open.dec();
+    drop(slot);
+}
+
+/// What the watchdog knows of a connection. Times are milliseconds since `opened`, so they fit
+/// in atomics shared with the IO wrapper and the in-flight guards.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    /// Requests handed to the service whose response body has not ended yet.
+    in_flight: AtomicUsize,
+    /// When the connection last became free of requests (0: when it was opened).
+    quiet_since: AtomicU64,
+    /// 1 + when a write started to wait for the socket; 0 while writes go through.
+    write_blocked_since: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            quiet_since: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(0),
+        }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.opened).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, millis: u64) -> Instant {
+        self.opened + Duration::from_millis(millis)
+    }
+
+    fn note_write(&self, blocked: bool) {
+        if blocked {
+            let since = self.millis(Instant::now()).saturating_add(1);
+            let _ = self.write_blocked_since.compare_exchange(
+                0,
+                since,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else if self.write_blocked_since.load(Ordering::Relaxed) != 0 {
+            self.write_blocked_since.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// `Err(reason)` if the connection must be closed now, else when to look again. That time
+    /// is never later than the earliest deadline anything after `now` can set, because each
+    /// deadline is at least `timeout` after the event that sets it.
+    fn verdict(
+        &self,
+        now: Instant,
+        timeout: Duration,
+        shutting_down: bool,
+    ) -> Result<Instant, &'static str> {
+        let mut check_at = now + timeout;
+        let blocked = self.write_blocked_since.load(Ordering::Relaxed);
+        if blocked != 0 {
+            let deadline = self.at(blocked - 1) + timeout;
+            if now >= deadline {
+                return Err("the client has not read anything for the network timeout");
+            }
+            check_at = check_at.min(deadline);
+        }
+        // Acquire pairs with the guard's Release: with no request in flight, `quiet_since`
+        // already says when the last one ended.
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let allowed = if shutting_down && blocked == 0 {
+                SHUTDOWN_QUIET.min(timeout)
+            } else {
+                timeout
+            };
+            let deadline = self.at(self.quiet_since.load(Ordering::Relaxed)) + allowed;
+            if now >= deadline {
+                return Err(if shutting_down {
+                    "shutting down with no request in flight"
+                } else {
+                    "no request for the network timeout"
+                });
+            }
+            check_at = check_at.min(deadline);
+        }
+        if shutting_down {
+            // Requests ending now do not wake the watchdog; look often so the connection
+            // closes soon after its last one.
+            check_at = check_at.min(now + SHUTDOWN_QUIET);
+        }
+        Ok(check_at)
+    }
+}
+
+/// One request in flight on a connection; its end starts the connection's idle time.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.0.millis(Instant::now());
+        // Before the decrement, so the watchdog never sees zero requests and an older time; max
+        // because concurrent HTTP/2 requests end on different threads.
+        self.0.quiet_since.fetch_max(now, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A response body that keeps its request counted as in flight until hyper has taken its last
+/// frame or dropped it.
+#[derive(Debug)]
+struct CountedBody {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-async fn accept(listener: &Listener) -> io::Result<TokioIo<Box<dyn Io>>> {
-    Ok(TokioIo::new(match listener {
+/// An accepted stream that tells its [`Activity`] whether writes go through.
+struct Tracked {
+    io: Box<dyn Io>,
+    activity: Arc<Activity>,
+}
+
+impl Tracked {
+    fn note<T>(&self, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        self.activity.note_write(poll.is_pending());
+        poll
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.note(poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.note(poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.note(poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+async fn accept(listener: &Listener) -> io::Result<Box<dyn Io>> {
+    Ok(match listener {
         Listener::Tcp(l) => {
             let (stream, _) = l.accept().await?;
-            // Small responses (204s) must not wait for Nagle.
-            stream.set_nodelay(true)?;
-            Box::new(stream) as Box<dyn Io>
+            // Small responses (204s) must not wait for Nagle. This fails only for a peer that
+            // is already gone, which serving finds out soon enough.
+            let _ = stream.set_nodelay(true);
+            Box::new(stream)
         }
         Listener::Unix(l, _) => Box::new(l.accept().await?.0),
-    }))
+    })
+}
+
+/// Errors that concern one queued connection, not the listener (hyper 0.14's `AddrIncoming`
+/// drew the same line).
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Delays between failed accepts: 5 ms doubling up to 1 s, back to 5 ms after a success.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(5);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = Self::FIRST
+            .saturating_mul(1 << self.failures.min(16))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go does at startup (and so tusd):
+/// every connection and every open upload needs one, and distributions still default the soft
+/// limit to 1024.
+pub fn raise_open_file_limit() -> io::Result<()> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return Ok(());
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    Ok(setrlimit(Resource::Nofile, raised)?)
+}
+
+/// Files kept free of connections: the runtime, the listener, logs, and the stores' own.
+const RESERVED_FILES: u64 = 64;
+
+/// The default connection cap for a soft open-file limit: half of what is left after
+/// [`RESERVED_FILES`], since a connection with a request in flight can hold a second
+/// descriptor (the upload or asset file it reads or writes).
+pub fn default_max_connections(open_file_limit: Option<u64>) -> usize {
+    // Unlimited cannot happen for files on Linux; a million is what such systems allow.
+    let limit = open_file_limit.unwrap_or(1 << 20);
+    let connections = limit.saturating_sub(RESERVED_FILES) / 2;
+    usize::try_from(connections).unwrap_or(usize::MAX).max(1)
+}
+
+/// The current soft limit on open files (`None`: unlimited).
+pub fn open_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_second_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<_> = (0..10).map(|_| backoff.next_delay()).collect();
+        assert_eq!(delays[0], Duration::from_millis(5));
+        assert_eq!(delays[1], Duration::from_millis(10));
+        assert_eq!(delays[7], Duration::from_millis(640));
+        assert_eq!(delays[8], Duration::from_secs(1));
+        assert_eq!(delays[9], Duration::from_secs(1));
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn default_cap_leaves_room_for_files() {
+        assert_eq!(default_max_connections(Some(256)), 96);
+        assert_eq!(default_max_connections(Some(1024)), 480);
+        assert_eq!(default_max_connections(Some(10)), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_connection_closes_at_the_timeout() {
+        let activity = Activity::new();
+        let timeout = Duration::from_secs(2);
+        let check_at = activity
+            .verdict(Instant::now(), timeout, false)
+            .expect("open");
+        assert_eq!(check_at, activity.opened + timeout);
+        tokio::time::advance(timeout).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_keeps_the_connection_until_it_ends() {
+        let activity = Arc::new(Activity::new());
+        let timeout = Duration::from_secs(2);
+        let request = InFlight::start(Arc::clone(&activity));
+        tokio::time::advance(timeout * 5).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+        drop(request);
+        let ended = Instant::now();
+        assert_eq!(activity.verdict(ended, timeout, false), Ok(ended + timeout));
+        tokio::time::advance(timeout).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blocked_writes_close_even_with_a_request_in_flight() {
+        let activity = Arc::new(Activity::new());
+        let timeout = Duration::from_secs(2);
+        let _request = InFlight::start(Arc::clone(&activity));
+        activity.note_write(true);
+        tokio::time::advance(timeout / 2).await;
+        activity.note_write(true);
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+        tokio::time::advance(timeout / 2).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_err());
+        activity.note_write(false);
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_closes_quiet_connections_soon() {
+        let activity = Activity::new();
+        let timeout = Duration::from_secs(60);
+        tokio::time::advance(SHUTDOWN_QUIET).await;
+        assert!(activity.verdict(Instant::now(), timeout, true).is_err());
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+    }
 }
