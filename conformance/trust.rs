@@ -1,7 +1,8 @@
 //! Regression tests for the adversarial review of issue 9 ("Trust"), one or more per finding,
 //! named `f<N>_…` after the finding they pin down. Each failed against the code the review
 //! was done on. Black-box against the real binary, on local disk; findings that depend on the
-//! transport (3: silent connections, 8: broken log destination) are in `connections.rs`.
+//! transport are in the conformance target: 3 (silent connections) in `connections.rs`, 8 (a
+//! broken log destination) in `logging.rs`.
 
 // Shared with the other targets, which use parts this one does not.
 #[allow(dead_code)]

@@ -6,7 +6,7 @@
 //! start a real server on port 0 and stop it when they like. On shutdown it stops accepting,
 //! cancels `App::shutdown` (bodies being read stop, keep what they stored and answer 503
 //! `ERR_SERVER_SHUTDOWN`), closes connections with no request in flight, and waits up to the
-//! shutdown timeout for open requests.
+//! shutdown timeout for open requests and for the publishes they started (`App::tasks`).
 //!
 //! Every open connection holds a file descriptor, so none may stay open without doing work:
 //! - at most `max_connections` are open; the listener accepts only while a slot is free, so
@@ -158,11 +158,18 @@ pub async fn run(
         tokio::spawn(supervise(connection, activity, Arc::clone(&app), slot));
     }
     app.shutdown.cancel();
-    if tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown())
+    // Connections first, then the work they started that outlives them (a publish whose client
+    // left): both within the one shutdown timeout.
+    app.tasks.close();
+    let drained = async {
+        graceful.shutdown().await;
+        app.tasks.wait().await;
+    };
+    if tokio::time::timeout(app.config.shutdown_timeout, drained)
         .await
         .is_err()
     {
-        tracing::warn!("shutdown timeout reached with requests still open");
+        tracing::warn!("shutdown timeout reached with requests or publishes still open");
     }
     Ok(())
 }
