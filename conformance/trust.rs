@@ -1,6 +1,8 @@
 //! Regression tests for the adversarial review of issue 9 ("Trust"), one or more per finding,
-//! named `f<N>_…` after the finding they pin down. Each failed against the code the review
-//! was done on. Black-box against the real binary, on local disk; findings that depend on the
+//! named `f<N>_…` after the finding they pin down. Every finding's test failed against the
+//! code the review was done on (two cases pin what already held: a tokenless upload stays
+//! readable, negative lengths were refused). Black-box against the real binary, on local
+//! disk; findings that depend on the
 //! transport are in the conformance target: 3 (silent connections) in `connections.rs`, 8 (a
 //! broken log destination) in `logging.rs`.
 

@@ -93,9 +93,11 @@ async function freePort() {
 }
 
 export class TusServer {
-  constructor() {
+  /** `args` and `env` add to TUS_SERVER_ARGS and the environment (for one test file). */
+  constructor({ args = [], env = {} } = {}) {
     this.bin = null
-    this.args = extraArgs()
+    this.args = [...extraArgs(), ...args]
+    this.env = env
     this.tmpDir = null
     this.uploadDir = null
     this.logPath = null
@@ -136,7 +138,10 @@ export class TusServer {
     ]
     const log = fs.openSync(this.logPath, 'a')
     fs.writeSync(log, `\n### ${new Date().toISOString()} starting: ${this.bin} ${argv.join(' ')}\n`)
-    const child = spawn(this.bin, argv, { stdio: ['ignore', log, log] })
+    const child = spawn(this.bin, argv, {
+      stdio: ['ignore', log, log],
+      env: { ...process.env, ...this.env },
+    })
     fs.closeSync(log)
     this.child = child
     liveServers.add(this)
@@ -246,9 +251,9 @@ function describeExit({ code, signal, err }) {
  * stopped after the last. `body(server, test)` registers the cases with `test`,
  * which adds the default timeout and prints the server log tail on failure.
  */
-export function describeWithServer(title, body) {
+export function describeWithServer(title, body, serverOptions = {}) {
   describe(title, () => {
-    const server = new TusServer()
+    const server = new TusServer(serverOptions)
     // A start failure (e.g. TUS_SERVER_BIN unset) must fail every test rather
     // than leave them cancelled, so the hook keeps the error for the tests.
     let started
@@ -485,6 +490,11 @@ export function patchRequests(requests) {
 }
 
 /** Creation requests (POST without a method override). */
+/** The server under test is tusgate (some cases exercise what only tusgate has). */
+export function isTusgate() {
+  return path.basename(process.env.TUS_SERVER_BIN ?? '').startsWith('tusgate')
+}
+
 export function creationRequests(requests) {
   return requests.filter((r) => r.method === 'POST' && !r.headers['X-HTTP-Method-Override'])
 }
