@@ -1,7 +1,7 @@
 //! The checksum extension (tusd has none: it ignores `Upload-Checksum`).
 
 use crate::differs;
-use crate::harness::{Server, b64};
+use crate::harness::{Resp, Server, b64};
 
 const OCTET: &str = "application/offset+octet-stream";
 /// SHA-1 of "hello".
@@ -10,16 +10,21 @@ const SHA1_HELLO: [u8; 20] = [
     0xae, 0xa9, 0x43, 0x4d,
 ];
 
+/// PATCHes `body` at offset 0 of `upload` with `Upload-Checksum: checksum`.
+fn patch_with_checksum(s: &Server, upload: &str, checksum: &str, body: &[u8]) -> Resp {
+    s.tus("PATCH", upload)
+        .header("Upload-Offset", "0")
+        .header("Content-Type", OCTET)
+        .header("Upload-Checksum", checksum)
+        .body(body)
+        .send()
+}
+
 #[test]
 fn matching_checksum_is_stored() {
     let s = Server::start(&[]);
     let upload = s.create(Some(5));
-    s.tus("PATCH", &upload)
-        .header("Upload-Offset", "0")
-        .header("Content-Type", OCTET)
-        .header("Upload-Checksum", &format!("sha1 {}", b64(&SHA1_HELLO)))
-        .body(b"hello")
-        .send()
+    patch_with_checksum(&s, &upload, &format!("sha1 {}", b64(&SHA1_HELLO)), b"hello")
         .status(204)
         .has("Upload-Offset", "5");
 }
@@ -28,13 +33,7 @@ fn matching_checksum_is_stored() {
 fn mismatching_checksum_is_460_and_the_chunk_is_discarded() {
     let s = Server::start(&[]);
     let upload = s.create(Some(10));
-    let resp = s
-        .tus("PATCH", &upload)
-        .header("Upload-Offset", "0")
-        .header("Content-Type", OCTET)
-        .header("Upload-Checksum", &format!("sha1 {}", b64(&SHA1_HELLO)))
-        .body(b"HELLO")
-        .send();
+    let resp = patch_with_checksum(&s, &upload, &format!("sha1 {}", b64(&SHA1_HELLO)), b"HELLO");
     // Deliberate difference: tusd has no checksum extension and stores the chunk.
     assert_eq!(resp.status, differs(204, 460));
     s.req("HEAD", &upload)
@@ -46,13 +45,7 @@ fn mismatching_checksum_is_460_and_the_chunk_is_discarded() {
 fn unsupported_algorithm_is_400() {
     let s = Server::start(&[]);
     let upload = s.create(Some(5));
-    let resp = s
-        .tus("PATCH", &upload)
-        .header("Upload-Offset", "0")
-        .header("Content-Type", OCTET)
-        .header("Upload-Checksum", "crc32 AAAAAA==")
-        .body(b"hello")
-        .send();
+    let resp = patch_with_checksum(&s, &upload, "crc32 AAAAAA==", b"hello");
     assert_eq!(resp.status, differs(204, 400));
 }
 
@@ -62,13 +55,7 @@ fn unsupported_algorithm_is_400() {
 fn wrong_length_digest_is_a_mismatch() {
     let s = Server::start(&[]);
     let upload = s.create(Some(5));
-    let resp = s
-        .tus("PATCH", &upload)
-        .header("Upload-Offset", "0")
-        .header("Content-Type", OCTET)
-        .header("Upload-Checksum", "sha1 AAAA")
-        .body(b"hello")
-        .send();
+    let resp = patch_with_checksum(&s, &upload, "sha1 AAAA", b"hello");
     // tusd has no checksum extension and stores the chunk.
     assert_eq!(resp.status, differs(204, 460));
     s.req("HEAD", &upload)

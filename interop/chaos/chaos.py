@@ -888,6 +888,10 @@ class Client(threading.Thread):
         offset = self.head(u)
         if offset is None or offset < 0 or offset >= u.length:
             return
+        self.delete(u)
+
+    def delete(self, u):
+        """DELETE, recording whether the upload is (or may be) gone."""
         u.maybe_terminated = True
         try:
             resp, started = self.call("DELETE", u.path, tus(), u=u)
@@ -914,17 +918,7 @@ class Client(threading.Thread):
             )
         else:
             u.verified_before_delete = "ok"
-        u.maybe_terminated = True
-        try:
-            resp, started = self.call("DELETE", u.path, tus(), u=u)
-        except NoAnswer:
-            return
-        u.events.append((round(started, 3), "DELETE", resp.status, None))
-        if resp.status == 204:
-            u.terminated = True
-            self.ctx.stats.add("uploads terminated")
-        elif resp.status < 500:
-            u.maybe_terminated = False
+        self.delete(u)
 
     def run(self):
         try:

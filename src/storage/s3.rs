@@ -91,7 +91,9 @@ struct S3State {
     tail: Option<Tail>,
     #[serde(default)]
     next_generation: u64,
-    /// The object holds every byte (single PUT done or multipart completed).
+    /// The object holds every byte (single PUT done or multipart completed), or a newer
+    /// upload's object took its place (the multipart upload was aborted): nothing is left to
+    /// write either way.
     #[serde(default)]
     object_written: bool,
 }
@@ -501,6 +503,18 @@ impl Store for S3Store {
         if !state.object_written {
             let object = state.object_path()?;
             match state.multipart_id.clone() {
+                Some(id) if info.target.is_some() && self.superseded(info, &object).await? => {
+                    // A newer upload of the key is already there: ours is dropped, not
+                    // published over it (recovery long after a crash must not go back in time).
+                    match bounded(0, self.s3.abort_multipart(&object, &id)).await {
+                        Ok(()) | Err(StorageError::NotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                    tracing::info!(
+                        id = %info.id,
+                        "a newer upload of this key is already published; this older one is not"
+                    );
+                }
                 Some(id) => {
                     let parts = state
                         .parts
@@ -605,6 +619,22 @@ impl Store for S3Store {
 }
 
 impl S3Store {
+    /// Whether the object at `object` was published after this upload's last byte was
+    /// committed: the bucket's clock on both sides (the state object's and the object's
+    /// `Last-Modified`), so the instances' clocks do not matter. Only multipart uploads can be
+    /// left complete and unpublished (a single-PUT upload's object is written as its last
+    /// byte is committed), so only they ask. `Last-Modified` has whole seconds: within one
+    /// second, and for two uploads of one key completing within one publish of each other, the
+    /// later publish wins.
+    async fn superseded(&self, info: &UploadInfo, object: &Path) -> Result<bool> {
+        let committed = bounded(0, self.s3.head(&self.info_key(&info.id)?)).await?;
+        match bounded(0, self.s3.head(object)).await {
+            Ok(existing) => Ok(existing.last_modified > committed.last_modified),
+            Err(StorageError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn open(&self, object: Path) -> Result<ReadObject> {
         let meta = bounded(0, self.s3.head(&object)).await?;
         Ok(ReadObject {
