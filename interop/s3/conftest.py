@@ -263,10 +263,12 @@ class Bucket:
 
 class Tusgate:
     """One tusgate instance on the S3 backend. `kill()` + `start()` restarts it on the same
-    port with the same arguments (the port is fixed after the first start)."""
+    port with the same arguments (the port is fixed after the first start). `env` adds
+    variables to its environment (failpoints: `TUSGATE_CRASH_AT`, `TUSGATE_PAUSE_AT`)."""
 
     def __init__(self, name: str, workdir: Path, bucket: Bucket, *, tokens: bool = True,
-                 prefix: str | None = None, args: Iterable[str] = ()):
+                 prefix: str | None = None, args: Iterable[str] = (),
+                 env: dict[str, str] | None = None):
         self.name = name
         self.bucket = bucket
         self.prefix = prefix or ""
@@ -281,7 +283,7 @@ class Tusgate:
             self.args.append("-allow-uploads-without-token")
         self.args += list(args)
         self.env = {**os.environ, "UPLOAD_SECRET": UPLOAD_SECRET,
-                    "SECURE_LINK_SECRET": LINK_SECRET}
+                    "SECURE_LINK_SECRET": LINK_SECRET, **(env or {})}
         self.binary = executable("TUSGATE_BIN")
         self.port = 0
         self.process = Process(name, self._command(), workdir / f"{name}.log", self.env)
@@ -299,10 +301,14 @@ class Tusgate:
         assert self.port in (0, port), f"{self.name} restarted on port {port}, not {self.port}"
         self.port = port
 
-    def start(self) -> None:
-        """Starts it again (after `kill()`), on the port it had."""
+    def start(self, *, drop_env: Iterable[str] = ()) -> None:
+        """Starts it again (after `kill()` or a crash), on the port it had, without the
+        environment variables named in `drop_env` (a failpoint that must not fire again)."""
         assert not self.process.alive(), f"{self.name} is still running"
         since = len(self.process.log_text())
+        for name in drop_env:
+            self.env.pop(name, None)
+        self.process.env = self.env
         self.process.command = self._command()
         self.process.start()
         self._wait_ready(since)

@@ -5,13 +5,13 @@ chunks (every PATCH leaves a tail; parts are cut across PATCHes), and with `para
 (four partial uploads, then the final concatenation). Each time: the object is byte-identical
 (read from moto), carries the token's Content-Type, nothing else is published, no tail or
 multipart upload is left behind, and the download through `/assets/...` returns the same
-bytes (public plain, private signed; Range requests too).
+bytes (public plain, private signed; Range requests too), while the upload URL reads nothing.
 """
 
 import pytest
 
 from conftest import (
-    MiB, assert_download, get, plain_asset_url, random_bytes, sha256, sign_download,
+    MiB, assert_download, get, plain_asset_url, random_bytes, sign_download,
     sign_upload, tus_js_ok, tus_offset, unique_key, upload_id, write_source,
 )
 
@@ -46,10 +46,11 @@ def test_tus_js_client_upload_publishes_object(servers, bucket, tmp_path, mode, 
     assert f"{upload_id(url)}.info" in bucket.keys(), "the upload's state stays, like tusd's"
     assert tus_offset(url) == SIZE
 
-    # The upload URL serves the completed object.
+    # The upload URL never serves a tokened upload's bytes (issue 9): they are an asset,
+    # read only through /assets/... (and, if private, its signature). test_trust.py has more.
     resp = get(url)
-    assert resp.status_code == 200, f"GET {url}: {resp.status_code} {resp.text[:200]}"
-    assert sha256(resp.content) == sha256(data)
+    assert resp.status_code == 403, f"GET {url}: {resp.status_code} {resp.text[:200]}"
+    assert resp.text.startswith("ERR_UPLOAD_NOT_READABLE"), resp.text[:200]
 
     # Downloads as granite builds them.
     download_url = sign_download(tusgate, key, visibility)
