@@ -16,8 +16,7 @@ and closes (FIN) or resets (RST) its connection right after the last byte, witho
 the answer, still gets its object published within VANISH_DEADLINE_S, with nothing left over;
 and a server killed between committing the last byte and publishing (the `upload:stored`
 failpoint, as an abort or as a SIGKILL while paused there) publishes it when restarted.
-The newest upload of a key must win across such a recovery: on S3 it does not yet (strict
-xfail, see its reason).
+That the newest upload of a key wins across such a recovery is `test_newest_wins.py`.
 """
 
 from __future__ import annotations
@@ -323,40 +322,3 @@ def test_trust_publish_cut_by_a_crash_is_finished_at_restart(servers, bucket, ho
     assert_head_complete_without_token(url, size)
     assert_not_readable(url, data)
     assert_download(sign_download(tusgate, key, "private"), data, content_type)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "known S3 bug: S3Store::complete has no newest-wins check (the Store::complete contract in "
-    "src/storage/mod.rs; only the local store implements it), so recovery completes an older "
-    "multipart upload over the newer object"))
-def test_trust_recovery_never_publishes_an_older_upload_over_a_newer_one(servers, bucket):
-    """Issue 9, finding 2: the newest completed upload of a key wins, across crashes and
-    recovery. Two instances share the bucket: A commits the last byte of the older upload and
-    dies before completing its multipart upload; B then receives and publishes a newer upload
-    of the same key; A restarts and recovers the older one. The newer bytes must stay the
-    object; the older upload ends complete and published-over (its parts discarded, no
-    multipart upload left open)."""
-    a = servers.tusgate(bucket, name="a", env={"TUSGATE_CRASH_AT": "upload:stored"})
-    b = servers.tusgate(bucket, name="b")
-    content_type = "application/pdf"
-    key = unique_key("race.pdf")
-    object_key = f"private/{key}"
-    older = random_bytes(10 * MiB + 5, "trust-f2/newest/older")
-    newer = random_bytes(10 * MiB + 7, "trust-f2/newest/newer")
-
-    older_url = tus_create(a.files_url, len(older), sign_upload(key, content_type, "private"))
-    status, answer = streamed_patch(older_url, 0, [older], lambda sent: None, 60)
-    assert status is None, f"a crashed server cannot answer, got {status} {answer}"
-    a.process.proc.wait(timeout=STOP_TIMEOUT_S)
-    assert committed_bytes(bucket, older_url) == len(older)
-    assert object_key not in bucket.keys()
-
-    newer_url = tus_create(b.files_url, len(newer), sign_upload(key, content_type, "private"))
-    patch_chunks(newer_url, newer, 0, len(newer), len(newer))
-    bucket.assert_object(object_key, newer, content_type)
-
-    a.start(drop_env=["TUSGATE_CRASH_AT"])   # startup recovery runs before the ready line
-    assert_head_complete_without_token(older_url, len(older))
-    bucket.assert_object(object_key, newer, content_type)
-    assert phase(bucket, older_url) == "Published"
-    bucket.assert_no_leftovers()

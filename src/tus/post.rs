@@ -9,7 +9,7 @@ use http_body::Body as HttpBody;
 
 use super::Ctx;
 use super::headers::{self, ConcatRequest, OFFSET_OCTET_STREAM};
-use super::write::{finish_if_complete, write_chunk};
+use super::write::{concatenate, finish_if_complete, write_chunk};
 use crate::error::{Error, Result};
 use crate::response::{self, Body};
 use crate::upload::{Concat, Target, UploadId, UploadInfo};
@@ -94,12 +94,10 @@ where
     tracing::info!(id = %info.id, size = ?length, %url, "upload created");
 
     let lock = app.locks.lock(&info.id).await?;
-    if !partials.is_empty() {
-        app.store.concatenate(&info, &partials).await?;
-        info.offset = info.length.unwrap_or(0);
-    }
     let mut response = response::empty(StatusCode::CREATED);
-    if contains_chunk {
+    if !partials.is_empty() {
+        concatenate(ctx, &mut info, partials, lock).await?;
+    } else if contains_chunk {
         write_chunk(ctx, &mut info, body, lock, None).await?;
         response::set_header(
             &mut response,

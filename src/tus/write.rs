@@ -108,6 +108,27 @@ pub(super) async fn finish_if_complete(
     Ok(())
 }
 
+/// Fills the final upload `info` with the bytes of `partials` and finishes it, in a task of its
+/// own like [`write_chunk`]: a client that leaves while gigabytes are copied must not leave a
+/// complete final upload unpublished.
+pub(super) async fn concatenate(
+    ctx: &Ctx<'_>,
+    info: &mut UploadInfo,
+    partials: Vec<UploadInfo>,
+    lock: UploadLock,
+) -> Result<()> {
+    let mut owned = info.clone();
+    *info = detached(ctx.app, move |app: Arc<App>| async move {
+        let _lock = lock;
+        app.store.concatenate(&owned, &partials).await?;
+        owned.offset = owned.length.unwrap_or(0);
+        janitor::finish(&app, &mut owned).await?;
+        Ok(owned)
+    })
+    .await?;
+    Ok(())
+}
+
 /// Runs `work` in a task tracked by the app (shutdown waits for it) and awaits its result. If
 /// the caller is dropped the task carries on.
 async fn detached<T, F, Fut>(app: &Arc<App>, work: F) -> Result<T>
