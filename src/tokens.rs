@@ -88,6 +88,19 @@ impl UploadTokens {
     /// final may only combine partials of the same target). `Ok(None)`: an upload without
     /// token, where that is allowed.
     pub fn check_creation(&self, metadata: &Metadata) -> Result<Option<Target>, Error> {
+        self.check(metadata, true)
+    }
+
+    /// The target of an upload created under tusd, whose pre-create hook accepted its token
+    /// (tusd's `.info` has the metadata, token included, but no target): the token is checked
+    /// again, all but its expiry, which only bounds creation. `None` if there is no valid
+    /// token, and the upload stays what it was under tusd.
+    pub fn legacy_target(&self, metadata: &Metadata) -> Option<Target> {
+        metadata.get("upload-token")?;
+        self.check(metadata, false).ok().flatten()
+    }
+
+    fn check(&self, metadata: &Metadata, check_expiry: bool) -> Result<Option<Target>, Error> {
         let token = metadata.get("upload-token");
         let secret = match (&self.secret, token) {
             (_, None) if self.allow_without_token => return Ok(None),
@@ -114,7 +127,7 @@ impl UploadTokens {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        if now > expires {
+        if check_expiry && now > expires {
             return Err(Error::UploadTokenExpired(format!(
                 "the upload token expired {} s ago; request a new upload URL",
                 now - expires

@@ -44,6 +44,7 @@ where
             current: info.offset,
         });
     }
+    adopt_tusd_token(ctx, &mut info).await?;
     let mut response = response::empty(StatusCode::NO_CONTENT);
     let offset_header = http::HeaderName::from_static("upload-offset");
     if info.is_complete() {
@@ -69,4 +70,20 @@ where
     response::set_header(&mut response, offset_header, info.offset);
     super::set_expires(ctx, &mut response, &info);
     Ok(response)
+}
+
+/// An upload that was in flight under tusd when tusgate took over has its token in its metadata
+/// and no target: tusd's post-finish hook would have moved it. Check the token once and take the
+/// upload over, so it is published like any tokened upload (and, like them, not readable through
+/// its URL).
+async fn adopt_tusd_token(ctx: &Ctx<'_>, info: &mut crate::upload::UploadInfo) -> Result<()> {
+    if info.target.is_some() || info.scope.is_some() {
+        return Ok(());
+    }
+    if let Some(target) = ctx.app.config.tokens.legacy_target(&info.metadata) {
+        info.adopt_token_target(target);
+        ctx.app.store.save_info(info).await?;
+        tracing::info!(id = %info.id, "took over an upload created under tusd with an upload token");
+    }
+    Ok(())
 }

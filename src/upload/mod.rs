@@ -177,7 +177,18 @@ impl UploadInfo {
     /// Created with an upload token: its bytes become an asset (or part of one) and are only
     /// ever read through the asset URL and its signature.
     pub fn is_tokened(&self) -> bool {
-        self.target.is_some() || self.scope.is_some()
+        // The token itself counts too: uploads created under tusd carry it in their metadata.
+        self.target.is_some() || self.scope.is_some() || self.metadata.contains_key("upload-token")
+    }
+
+    /// Takes over an upload created under tusd with an upload token: from now on it publishes
+    /// at `target` (a partial keeps it as its scope), and the token is forgotten.
+    pub fn adopt_token_target(&mut self, target: Target) {
+        match self.concat {
+            Concat::Partial => self.scope = Some(target),
+            Concat::None | Concat::Final(_) => self.target = Some(target),
+        }
+        self.metadata.remove("upload-token");
     }
 }
 
