@@ -39,6 +39,7 @@ stage "build" cargo build --release --locked
 stage "clippy" cargo clippy --release --locked --all-targets -- -D warnings
 stage "configuration reference is current" env TUSGATE_BIN="$tusgate" bash scripts/config-reference.sh --check
 stage "unit tests and conformance (tusgate)" cargo test --release --locked
+stage "fuzz (cargo-fuzz, bounded)" bash scripts/fuzz.sh
 stage "storage suite on S3 (moto)" bash scripts/with-moto.sh cargo test --release --locked --test store_s3
 stage "conformance (tusd v2.10.0)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVER="$tusd" \
     cargo test --release --locked --test conformance

@@ -2,8 +2,21 @@
 //! nginx 1.22): spaces around numbers tolerated, the unit compared case-insensitively, ends
 //! clamped, unsatisfiable parts of a multi-range dropped, and a multi-range whose parts add up
 //! to more than the file answered with the whole file. Pure: no I/O, tested below.
+//!
+//! nginx's `max_ranges` is unlimited by default; tusgate always applies [`MAX_RANGES`], and the
+//! nginx differential (interop/nginx) configures `max_ranges` to the same number.
 
 use std::ops::Range;
+
+/// The most satisfiable parts a `Range` header may have; one more and the whole file is sent,
+/// as nginx does with `max_ranges` (the part that exceeds it declines the header, wherever it
+/// stands). Without a cap, 50,000 one-byte parts cost 1.2 CPU-seconds and a multipart answer
+/// 26 times the request. Ignoring a Range is always allowed (RFC 9110 §14.2), so a client past
+/// the cap loses only efficiency. Clients that send several ranges (PDF byte serving,
+/// download managers) ask for a handful to a few dozen; Apache's `MaxRanges` default is 200.
+/// 64 bounds a multipart answer's framing to about 8 KiB (some 120 bytes a part) and its work
+/// to 64 ranges opened, and parsing stops at the 65th part however long the header is.
+pub const MAX_RANGES: usize = 64;
 
 /// What a `Range` header asks of a representation of `len` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +87,10 @@ pub fn parse(header: &str, len: u64) -> RangeRequest {
                 None => return RangeRequest::Unsatisfiable,
             };
             ranges.push(start..end);
+            if ranges.len() > MAX_RANGES {
+                // Stop here: the rest of a huge header is never read.
+                return RangeRequest::Full;
+            }
         } else if start == 0 {
             // e.g. `bytes=0-0` on an empty file: nginx declines and sends everything.
             return RangeRequest::Full;
@@ -167,5 +184,43 @@ mod tests {
         assert_eq!(parse("bytes=1-", 0), Unsatisfiable);
         assert_eq!(parse("bytes=-5", 0), Full);
         assert_eq!(parse("bytes=-50", 20), Single(0..20));
+    }
+
+    fn parts(n: usize) -> String {
+        let list: Vec<String> = (0..n).map(|i| format!("{i}-{i}")).collect();
+        format!("bytes={}", list.join(","))
+    }
+
+    #[test]
+    fn more_parts_than_max_ranges_sends_the_whole_file() {
+        let len = 1000;
+        match parse(&parts(MAX_RANGES), len) {
+            Multi(spans) => assert_eq!(spans.len(), MAX_RANGES),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse(&parts(MAX_RANGES + 1), len), Full);
+        assert_eq!(parse(&parts(50_000), 100_000), Full);
+    }
+
+    #[test]
+    fn only_satisfiable_parts_count_towards_max_ranges() {
+        // As in nginx: a dropped part does not count, so a cap of satisfiable parts plus any
+        // number of unsatisfiable ones is still a multipart answer.
+        let header = format!("{},{}", parts(MAX_RANGES), "2000-2001,".repeat(100));
+        let header = header.trim_end_matches(',');
+        match parse(header, 1000) {
+            Multi(spans) => assert_eq!(spans.len(), MAX_RANGES),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parsing_stops_at_the_part_past_max_ranges() {
+        // nginx declines at the 65th part before it reads what follows, so garbage after it
+        // does not make the header unsatisfiable; garbage before it does.
+        let over = format!("{},garbage", parts(MAX_RANGES + 1));
+        assert_eq!(parse(&over, 1000), Full);
+        let within = format!("{},garbage", parts(MAX_RANGES));
+        assert_eq!(parse(&within, 1000), Unsatisfiable);
     }
 }

@@ -625,6 +625,10 @@ def method_rows():
 def range_rows():
     R = signed(RANGE)                   # 20 bytes "0123456789abcdefghij"
 
+    def parts(n):
+        """A Range value of n one-byte parts, 1000 bytes apart."""
+        return "bytes=" + ",".join(f"{i * 1000}-{i * 1000}" for i in range(n))
+
     def rng(value, target=R, **kw):
         return (target, dict(headers=(("Range", value),), **kw))
 
@@ -702,6 +706,16 @@ def range_rows():
         ("big50_head_suffix", *rng("bytes=-100", target="/assets/public/big.bin", method="HEAD")),
         ("big50_past_2gib", *rng("bytes=3000000000-", target="/assets/public/big.bin")),
         ("duplicate_range_headers", R, dict(headers=(("Range", "bytes=0-1"), ("Range", "bytes=2-3")))),
+        # the part cap, `max_ranges 64` on the nginx side (servers.py)
+        ("max_ranges_at_cap", *rng(parts(64), target="/assets/public/big5.bin")),
+        ("max_ranges_over_cap", *rng(parts(65), target="/assets/public/big5.bin")),
+        ("max_ranges_over_cap_then_garbage",
+         *rng(parts(65) + ",garbage", target="/assets/public/big5.bin")),
+        ("max_ranges_at_cap_then_garbage",
+         *rng(parts(64) + ",garbage", target="/assets/public/big5.bin")),
+        ("max_ranges_unsatisfiable_parts_do_not_count",
+         *rng(parts(64) + ",9999999-9999999" * 3, target="/assets/public/big5.bin")),
+        ("max_ranges_private_over_cap", *rng(parts(65), target=signed("/assets/private/big5.bin"))),
     ]
     return [("range_" + i, t, o) for i, t, o in rows]
 

@@ -22,7 +22,7 @@ MIME_TYPES = "/etc/nginx/mime.types"
 # Server A of nginx-secure-link-test.conf == granite-assets'
 # examples/nginx-secure-link.conf, with only what a test needs changed:
 # loopback port, absolute alias paths into the fixture, logs/pid/temp files
-# below the prefix, one worker.  No `root`: like the template, nginx's default
+# below the prefix, one worker, and tusgate's Range part cap as `max_ranges`.  No `root`: like the template, nginx's default
 # root (prefix/html, absent here) answers everything outside /assets/ with 404.
 NGINX_CONF = """\
 {user}worker_processes 1;
@@ -40,6 +40,9 @@ http {{
     access_log logs/access.log;
     sendfile   on;
     keepalive_timeout 65;
+    # Not in the template (nginx's default is no limit): tusgate always declines a Range of
+    # more than 64 parts (src/range.rs MAX_RANGES), as nginx does with this directive.
+    max_ranges 64;
 
     client_body_temp_path tmp/client_body;
     proxy_temp_path       tmp/proxy;
