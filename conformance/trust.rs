@@ -579,3 +579,78 @@ fn f10_lock_contention_is_423_with_retry_after_never_5xx() {
         .status(200)
         .has("Upload-Offset", "3");
 }
+
+// --- Found by a second review of the fixes above.
+
+/// An upload in flight under tusd when tusgate took over: its `.info` (tusd's format) holds
+/// the token in its metadata but no target. It is published once complete (tusd's post-finish
+/// hook is gone) and its URL never serves its bytes.
+#[test]
+fn f1_an_upload_in_flight_under_tusd_is_taken_over() {
+    let s = tokened().start();
+    let id = "0123456789abcdef0123456789abcdef";
+    let metadata = tusgate::tus::headers::parse_metadata(&token_metadata(
+        "legacy/doc.txt",
+        "private",
+        "text/plain",
+    ));
+    let uploads = s.dir.path().join("uploads");
+    let info = serde_json::json!({
+        "ID": id, "Size": 10, "SizeIsDeferred": false, "Offset": 0, "MetaData": metadata,
+        "IsPartial": false, "IsFinal": false, "PartialUploads": null,
+        "Storage": {"Type": "filestore", "Path": uploads.join(id), "InfoPath": uploads.join(format!("{id}.info"))},
+    });
+    std::fs::write(uploads.join(format!("{id}.info")), info.to_string()).expect("info");
+    std::fs::write(uploads.join(id), b"SECRE").expect("data");
+    let upload = format!("{}{id}", s.base_path);
+    s.req("GET", &upload).send().status(403);
+    s.patch(&upload, 5, b"T-DOC").status(204);
+    s.req("GET", &upload).send().status(403);
+    s.req("GET", &s.signed_private("legacy/doc.txt"))
+        .send()
+        .status(200)
+        .body_is("SECRET-DOC");
+    let state = std::fs::read_to_string(uploads.join(format!("{id}.info"))).expect(".info");
+    assert!(!state.contains("upload-token"), "{state}");
+}
+
+/// With the assets on another filesystem the bytes are copied beside the target first: under
+/// a fresh name, so no other asset (here `k.tusgate-tmp`, a valid key) is touched, and nothing
+/// stays behind.
+#[test]
+fn f9_a_publish_across_filesystems_touches_no_other_asset() {
+    let assets = SmallDisk::mount("8m");
+    let s = tokened()
+        .arg(&format!("-assets-dir={}", assets.path().display()))
+        .start();
+    for (key, bytes) in [("k.tusgate-tmp", &b"other key"[..]), ("k", b"hello")] {
+        let upload = s.create_tokened(key, "public", bytes.len());
+        s.patch(&upload, 0, bytes).status(204);
+    }
+    let public = assets.path().join("public");
+    assert_eq!(std::fs::read(public.join("k")).expect("k"), b"hello");
+    assert_eq!(
+        std::fs::read(public.join("k.tusgate-tmp")).expect("other"),
+        b"other key"
+    );
+    assert_eq!(entries(&public), ["k", "k.tusgate-tmp"]);
+}
+
+/// "Newest wins" reads mtimes; an asset dated in the future (a clock stepped back, a restore
+/// that kept times) must not swallow every later upload of its key.
+#[test]
+fn f2_an_asset_dated_in_the_future_is_still_replaced() {
+    let s = tokened().start();
+    let first = s.create_tokened("future.txt", "public", 3);
+    s.patch(&first, 0, b"old").status(204);
+    let asset = s.asset("public/future.txt");
+    std::fs::File::options()
+        .write(true)
+        .open(&asset)
+        .expect("asset")
+        .set_modified(SystemTime::now() + Duration::from_secs(3600))
+        .expect("mtime");
+    let second = s.create_tokened("future.txt", "public", 3);
+    s.patch(&second, 0, b"new").status(204);
+    assert_eq!(std::fs::read(&asset).expect("asset"), b"new");
+}

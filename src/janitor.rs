@@ -42,7 +42,8 @@ impl Pending {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn insert(&self, id: &UploadId) {
+    /// Records an upload to retry.
+    pub fn insert(&self, id: &UploadId) {
         self.set().insert(id.clone());
     }
 
@@ -166,7 +167,10 @@ pub async fn sweep(app: &App, lifetime: Duration) -> Result<usize, StorageError>
                 continue;
             }
         };
-        let abandoned = info.phase == Phase::Receiving
+        // Not published and no bytes for the whole lifetime: incomplete, or a tokened upload
+        // whose publish kept failing (Receiving after a conflict, Publishing after an error
+        // that never passed).
+        let abandoned = info.phase != Phase::Published
             && (!info.is_complete() || info.target.is_some())
             && info.updated.is_some_and(|updated| updated + lifetime < now);
         if abandoned {

@@ -182,7 +182,7 @@ impl LocalStore {
         .await;
         match placed.map_err(publish_error) {
             Ok(Placed::Published) => {}
-            Ok(Placed::Superseded) => tracing::info!(
+            Ok(Placed::Superseded) => tracing::warn!(
                 id = %info.id,
                 "a newer upload of this key is already published; this older one is not"
             ),
@@ -266,8 +266,12 @@ impl Store for LocalStore {
                 info.offset = meta.len();
                 info.updated = meta.modified().ok();
             }
-            // Every byte was stored before publishing began.
-            (Phase::Publishing | Phase::Published, _) => info.offset = info.length.unwrap_or(0),
+            // Every byte was stored before publishing began; the data file (until it moves) says
+            // when the last one came, which the expiry needs for a publish that never ends.
+            (Phase::Publishing | Phase::Published, meta) => {
+                info.offset = info.length.unwrap_or(0);
+                info.updated = meta.and_then(|m| m.modified().ok());
+            }
         }
         Ok(info)
     }
@@ -735,8 +739,14 @@ fn publish_file(
             fs::remove_file(from)?;
             return Ok(Placed::Published);
         }
-        let newer =
-            (there.st_mtime, there.st_mtime_nsec as i64) > (ours.mtime(), ours.mtime_nsec());
+        // A time in the future (a clock stepped back, files restored with their times) says
+        // nothing about which upload came last: such an asset is replaced.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let plausible = there.st_mtime <= now + 60;
+        let newer = plausible
+            && (there.st_mtime, there.st_mtime_nsec as i64) > (ours.mtime(), ours.mtime_nsec());
         if overwrite == Overwrite::Replace && kind == FileType::RegularFile && newer {
             fs::remove_file(from)?;
             return Ok(Placed::Superseded);
@@ -744,24 +754,33 @@ fn publish_file(
     }
     match place(rustix::fs::CWD, from, &parent, name, overwrite, durable) {
         Err(e) if e.raw_os_error() == Some(EXDEV) => {
-            let mut tmp_name = name.to_owned();
-            tmp_name.push(".tusgate-tmp");
-            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+            // A fresh name (never an asset's: keys cannot start with a dot and end like this),
+            // created exclusively and never through a symlink, and removed on every failure.
+            let tmp_name = format!(".tusgate-{}.tmp", crate::upload::UploadId::generate());
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
             let mut out = File::from(rustix::fs::openat(
                 &parent,
                 &tmp_name,
-                flags,
+                flags | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o666),
             )?);
-            io::copy(&mut File::open(from)?, &mut out)?;
-            out.set_modified(ours.modified()?)?;
-            if durable {
-                out.sync_data()?;
-            }
-            drop(out);
-            let placed = place(&parent, &tmp_name, &parent, name, overwrite, durable);
+            let placed = (|| {
+                io::copy(&mut File::open(from)?, &mut out)?;
+                out.set_modified(ours.modified()?)?;
+                if durable {
+                    out.sync_data()?;
+                }
+                place(
+                    &parent,
+                    tmp_name.as_str(),
+                    &parent,
+                    name,
+                    overwrite,
+                    durable,
+                )
+            })();
             if placed.is_err() {
-                let _ = rustix::fs::unlinkat(&parent, &tmp_name, AtFlags::empty());
+                let _ = rustix::fs::unlinkat(&parent, tmp_name.as_str(), AtFlags::empty());
             }
             placed?;
             fs::remove_file(from)?;
@@ -838,7 +857,7 @@ fn split_target(path: &str) -> Result<(&str, &str)> {
 fn publish_error(e: io::Error) -> StorageError {
     match e.raw_os_error() {
         Some(EEXIST) => StorageError::AlreadyExists,
-        Some(ENOTDIR | EISDIR | ELOOP | ENOTEMPTY | EXDEV) => StorageError::Conflict,
+        Some(ENOTDIR | EISDIR | ELOOP | ENOTEMPTY | EXDEV | ENAMETOOLONG) => StorageError::Conflict,
         _ => StorageError::Io(e),
     }
 }
@@ -850,6 +869,7 @@ const ENOTDIR: i32 = 20;
 const EISDIR: i32 = 21;
 const ELOOP: i32 = 40;
 const ENOTEMPTY: i32 = 39;
+const ENAMETOOLONG: i32 = 36;
 
 fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {

@@ -65,7 +65,17 @@ where
         let mut source = BodySource::new(body, limit, stops, checksum);
         let stored = app.store.append(&owned, &mut source).await;
         let stop = source.take_stop();
-        let stored = stored?;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                // Storing can fail after the last byte is down (an fsync with -fsync=always):
+                // such an upload reads as complete, and must not wait for a restart to publish.
+                if app.store.info(&owned.id).await.is_ok_and(|now| now.awaits_publish()) {
+                    app.unpublished.insert(&owned.id);
+                }
+                return Err(e.into());
+            }
+        };
         if let Some(stop) = &stop {
             tracing::info!(id = %owned.id, stored, reason = stop.code(), "request body ended early");
         }
