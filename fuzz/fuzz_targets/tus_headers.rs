@@ -29,11 +29,17 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parse_metadata(&serialize_metadata(&meta)), meta, "{s:?}");
 
     if let Ok(ConcatRequest::Final(ids)) = parse_concat(s, "/files/") {
-        assert!(!ids.is_empty());
+        assert!(!ids.is_empty() && ids.len() <= tusgate::tus::headers::MAX_PARTIALS);
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "a partial listed twice");
     }
 
+    // Any digest length is accepted (a wrong one is a mismatch, 460, after the body); it is
+    // the decoding of what was sent, so never longer than it.
     if let Ok(checksum) = parse_checksum(s) {
-        assert!(matches!(checksum.digest.len(), 16 | 20 | 32));
+        assert!(checksum.digest.len() <= s.len());
     }
 
     let mut lines = s.split('\n');
