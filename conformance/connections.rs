@@ -1,9 +1,11 @@
 //! Connections that make no progress must not hold the server's file descriptors: a connection
 //! that sends nothing, only the HTTP/2 preface, or goes quiet after its SETTINGS; one left idle
-//! after a request, on HTTP/1.1 and HTTP/2; one whose client stopped reading a response. Each
-//! is closed after the network timeout, a cap on open connections keeps the server below its
-//! file limit meanwhile, and shutdown does not wait for any of them. These cases check
-//! tusgate's fix of issue 9 (finding 3), not tusd behaviour: tusgate-only.
+//! after a request, on HTTP/1.1 and HTTP/2; one whose client stopped reading a response; an
+//! HTTP/2 client that grants no flow-control window, so its responses never move. Each is
+//! closed after the network timeout, a cap on open connections keeps the server below its
+//! file limit meanwhile, and shutdown does not wait for any of them; an upload whose body keeps
+//! arriving is not cut however long it takes. These cases check tusgate's fix of issue 9
+//! (finding 3) and of the HTTP/2 stall found in review, not tusd behaviour: tusgate-only.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -75,26 +77,43 @@ fn read_until_closed(stream: &mut TcpStream, deadline: Instant) -> Result<usize,
     }
 }
 
+/// An HTTP/2 frame: 9-byte header, then `payload`.
+fn h2_frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len())
+        .expect("small frame")
+        .to_be_bytes();
+    let mut frame = vec![len[1], len[2], len[3], kind, flags];
+    frame.extend_from_slice(&stream_id.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A HEADERS frame (END_STREAM | END_HEADERS) for `GET path` on `stream_id`.
+fn h2_get(stream_id: u32, path: &str, authority: &str) -> Vec<u8> {
+    // HPACK: :method GET (static 2), :scheme http (static 6), :path and :authority as
+    // literals with indexed names (static 4 and 1).
+    let mut block = vec![
+        0x82,
+        0x86,
+        0x44,
+        u8::try_from(path.len()).expect("short path"),
+    ];
+    block.extend_from_slice(path.as_bytes());
+    block.push(0x41);
+    block.push(u8::try_from(authority.len()).expect("short authority"));
+    block.extend_from_slice(authority.as_bytes());
+    h2_frame(1, 0x05, stream_id, &block)
+}
+
 /// Sends `GET /health` over cleartext HTTP/2 (prior knowledge) on a new connection and waits
 /// for its `200` HEADERS frame; returns the connection, left open.
 fn h2_health(s: &Server) -> TcpStream {
     let mut stream = s.connect();
     stream.write_all(H2_PREFACE).expect("preface");
     stream.write_all(&H2_EMPTY_SETTINGS).expect("settings");
-    // HPACK: :method GET (static 2), :scheme http (static 6), :path and :authority as
-    // literals with indexed names (static 4 and 1).
-    let mut block = vec![0x82, 0x86, 0x44, 7];
-    block.extend_from_slice(b"/health");
-    block.push(0x41);
-    block.push(u8::try_from(s.addr.len()).expect("short authority"));
-    block.extend_from_slice(s.addr.as_bytes());
-    let len = u32::try_from(block.len())
-        .expect("small block")
-        .to_be_bytes();
-    // HEADERS, END_STREAM | END_HEADERS, stream 1.
-    let mut frame = vec![len[1], len[2], len[3], 1, 0x05, 0, 0, 0, 1];
-    frame.extend_from_slice(&block);
-    stream.write_all(&frame).expect("headers");
+    stream
+        .write_all(&h2_get(1, "/health", &s.addr))
+        .expect("headers");
     loop {
         let mut head = [0u8; 9];
         stream.read_exact(&mut head).expect("frame header");
@@ -230,4 +249,127 @@ fn shutdown_does_not_wait_for_silent_or_idle_connections() {
         .expect("shutdown waited for connections without requests");
     assert!(status.success(), "exit status {status}");
     drop(open);
+}
+
+/// An HTTP/2 client that grants no flow-control window (`SETTINGS_INITIAL_WINDOW_SIZE` 0, no
+/// WINDOW_UPDATE) but answers every ping stops the server from writing any response DATA, so
+/// no write ever blocks. Its streams (here on a large public asset, and one answered 403) must
+/// not hold the connection, its open files and read buffers forever: the connection is closed
+/// once no response has made progress for the network timeout, and the server stays healthy.
+#[test]
+fn an_h2_client_that_grants_no_window_is_dropped() {
+    if !is_tusgate() {
+        return;
+    }
+    let s = Server::start(&["-network-timeout=2s"]);
+    let asset = s.asset("public/big.bin");
+    std::fs::create_dir_all(asset.parent().expect("parent")).expect("asset dir");
+    std::fs::write(&asset, data(8 << 20)).expect("asset");
+    let mut stream = s.connect();
+    stream.write_all(H2_PREFACE).expect("preface");
+    // SETTINGS_INITIAL_WINDOW_SIZE (4) = 0.
+    stream
+        .write_all(&h2_frame(4, 0, 0, &[0, 4, 0, 0, 0, 0]))
+        .expect("settings");
+    for id in [1, 3, 5, 7] {
+        stream
+            .write_all(&h2_get(id, "/assets/public/big.bin", &s.addr))
+            .expect("headers");
+    }
+    stream
+        .write_all(&h2_get(9, "/assets/private/nothing", &s.addr))
+        .expect("headers");
+    let opened = Instant::now();
+    let deadline = opened + Duration::from_secs(15);
+    let mut writer = stream.try_clone().expect("clone");
+    let mut statuses = Vec::new();
+    let mut pings = 0;
+    let mut data_bytes = 0;
+    let mut checked_health = false;
+    let closed = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        stream.set_read_timeout(Some(left)).expect("read timeout");
+        let mut head = [0u8; 9];
+        match stream.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false;
+            }
+            Err(_) => break true,
+        }
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        if stream.read_exact(&mut payload).is_err() {
+            break true;
+        }
+        let (kind, flags) = (head[3], head[4]);
+        match kind {
+            0 => data_bytes += len,
+            1 => statuses.push(payload.first().copied()),
+            // SETTINGS and PING without ACK are answered, as a live client would.
+            4 if flags & 1 == 0 => {
+                let _ = writer.write_all(&h2_frame(4, 1, 0, &[]));
+            }
+            6 if flags & 1 == 0 => {
+                pings += 1;
+                let _ = writer.write_all(&h2_frame(6, 1, 0, &payload));
+            }
+            _ => {}
+        }
+        // Meanwhile the server serves others.
+        if statuses.len() == 5 && !checked_health {
+            s.req("GET", "/health").send().status(200);
+            checked_health = true;
+        }
+    };
+    assert!(
+        closed,
+        "the stalled connection is still open after {:?} ({} HEADERS, {pings} pings answered, \
+         {data_bytes} DATA bytes)",
+        opened.elapsed(),
+        statuses.len()
+    );
+    assert!(
+        checked_health,
+        "not every stream was answered: {statuses:?}"
+    );
+    assert_eq!(data_bytes, 0, "DATA sent beyond a zero window");
+    s.req("GET", "/health").send().status(200);
+}
+
+/// The progress rule applies to responses being sent, not to requests being read: a PATCH
+/// whose body keeps arriving in small pieces for longer than the network timeout succeeds.
+#[test]
+fn a_slow_upload_that_keeps_sending_is_not_cut() {
+    if !is_tusgate() {
+        return;
+    }
+    const PIECES: usize = 10;
+    const PIECE: usize = 1000;
+    let s = Server::start(&["-network-timeout=2s"]);
+    let body = data(PIECES * PIECE);
+    let upload = s.create(Some(body.len() as u64));
+    let (mut stream, _) = s
+        .tus("PATCH", &upload)
+        .header("Upload-Offset", "0")
+        .chunk(&body)
+        .send_partial(body.len() as u64, &body[..PIECE]);
+    let started = Instant::now();
+    for piece in body.chunks(PIECE).skip(1) {
+        std::thread::sleep(Duration::from_millis(500));
+        stream
+            .write_all(piece)
+            .expect("the server closed the upload");
+    }
+    assert!(started.elapsed() > Duration::from_secs(4));
+    let resp = read_response(&mut stream, false);
+    assert_eq!(resp.status, 204, "{:?}", resp.body_text());
+    assert_eq!(
+        resp.header("upload-offset").as_deref(),
+        Some(body.len().to_string().as_str())
+    );
+    assert_eq!(s.stored(&upload), body);
 }

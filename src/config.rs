@@ -611,8 +611,9 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSGATE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_go_duration, help_heading = "Timeouts")]
     pub shutdown_timeout: Duration,
     /// Most connections open at once; more clients wait in the listen backlog until one closes.
-    /// 0: derived from the open-file limit as (limit - 64) / 2, leaving room for the files that
-    /// requests open.
+    /// 0: derived from the open-file limit as (limit - 64) / 2, leaving room for the file each
+    /// HTTP/1.1 request opens (an HTTP/2 connection can hold up to 64 while its streams make
+    /// progress; see README).
     #[arg(
         long,
         env = "TUSGATE_MAX_CONNECTIONS",

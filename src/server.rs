@@ -18,6 +18,14 @@
 //!   HTTP/2 pings and window updates keep bytes moving on a connection that serves nothing;
 //! - a connection whose writes have been blocked for the network timeout (its client stopped
 //!   reading) is closed even with a request in flight, as nginx's `send_timeout` does;
+//! - a connection with responses being sent, none of which has made progress for the network
+//!   timeout, is closed (see [`Activity::progress_at`]). Blocked writes alone do not catch
+//!   this on HTTP/2: a client that grants no flow-control window stops hyper from writing any
+//!   DATA, so no write ever blocks while pings keep the connection alive and every stream
+//!   keeps its open file and read buffers. Only responses count, not requests whose handler
+//!   still runs: request bodies have their own per-read timeout, publishes their own bounds;
+//! - an HTTP/2 connection carries at most [`MAX_CONCURRENT_STREAMS`] requests at once, so one
+//!   connection holds at most that many open files;
 //! - an HTTP/2 peer that stops answering pings is dropped by hyper's keep-alive.
 
 use std::convert::Infallible;
@@ -28,7 +36,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,6 +83,20 @@ impl Listener {
 /// the response body has ended, to leave.
 const SHUTDOWN_QUIET: Duration = Duration::from_millis(100);
 
+/// Concurrent requests on one HTTP/2 connection (hyper's default is 200). Each request for a
+/// download holds an open file and up to two read chunks while its response is sent, so this
+/// bounds what a single connection can pin; the progress rule bounds for how long. 64 is still
+/// well above what clients use in parallel (browsers opened 6 HTTP/1.1 connections per host;
+/// tus clients upload a handful of parts at once), and a client that wants more queues the
+/// rest, it does not fail. nginx allows 128, Apache 100; they hold no such buffers per stream.
+pub const MAX_CONCURRENT_STREAMS: u32 = 64;
+
+/// Response bodies are handed to hyper in pieces of at most this size, so that "a response
+/// body yielded a frame" (the progress the watchdog counts) happens every 64 KiB sent rather
+/// than every 1 MiB read chunk: a slow but steady client must receive this much, not a whole
+/// read chunk, within the network timeout. Splitting `Bytes` copies nothing.
+const PROGRESS_PIECE: usize = 64 << 10;
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open requests for at most
 /// the configured shutdown timeout.
 pub async fn run(
@@ -98,7 +120,8 @@ pub async fn run(
         // A peer that vanished without a FIN or RST is found even while a request is in
         // flight (the idle watchdog only looks at connections without one).
         .keep_alive_interval(timeout)
-        .keep_alive_timeout(timeout);
+        .keep_alive_timeout(timeout)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let slots = Arc::new(Semaphore::new(
         app.config.max_connections.min(Semaphore::MAX_PERMITS),
     ));
@@ -145,10 +168,16 @@ pub async fn run(
                 // is done or dropped; dropped with the future if the client goes away first.
                 let in_flight = InFlight::start(Arc::clone(&activity));
                 let app = Arc::clone(&app);
+                let activity = Arc::clone(&activity);
                 async move {
                     let response = app.handle(request).await;
+                    // From here the response is hyper's to send: its clock starts now, before
+                    // hyper polls the body (which it may never do without a window).
+                    let streaming = Streaming::start(activity);
                     Ok::<_, Infallible>(response.map(|body| CountedBody {
                         body,
+                        pending: Bytes::new(),
+                        streaming,
                         _in_flight: in_flight,
                     }))
                 }
@@ -231,6 +260,17 @@ struct Activity {
     quiet_since: AtomicU64,
     /// 1 + when a write started to wait for the socket; 0 while writes go through.
     write_blocked_since: AtomicU64,
+    /// Responses handed to hyper whose body has not ended yet (the handler has returned).
+    streaming: AtomicUsize,
+    /// When a response body last yielded a frame, or when a response was handed to hyper while
+    /// none was streaming. With `streaming > 0`, the connection is closed once this is the
+    /// network timeout old, as nginx's `send_timeout` does for writes. Measured per
+    /// connection: one response that moves keeps a connection whose other streams wait (a
+    /// paused video) open. A new response does not restart the clock while others stream,
+    /// so stalled streams cannot be kept open by opening more beside them; a client can
+    /// still reset a stalled stream and open another each timeout, at the cost of a request
+    /// each, holding at most [`MAX_CONCURRENT_STREAMS`] files.
+    progress_at: AtomicU64,
 }
 
 impl Activity {
@@ -240,7 +280,14 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             quiet_since: AtomicU64::new(0),
             write_blocked_since: AtomicU64::new(0),
+            streaming: AtomicUsize::new(0),
+            progress_at: AtomicU64::new(0),
         }
+    }
+
+    fn note_progress(&self) {
+        let now = self.millis(Instant::now());
+        self.progress_at.fetch_max(now, Ordering::Relaxed);
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -280,6 +327,15 @@ impl Activity {
             let deadline = self.at(blocked - 1) + timeout;
             if now >= deadline {
                 return Err("the client has not read anything for the network timeout");
+            }
+            check_at = check_at.min(deadline);
+        }
+        // Acquire pairs with `Streaming::start`'s Release: a response seen streaming has
+        // already set `progress_at` if it was the first.
+        if self.streaming.load(Ordering::Acquire) != 0 {
+            let deadline = self.at(self.progress_at.load(Ordering::Relaxed)) + timeout;
+            if now >= deadline {
+                return Err("no response made progress for the network timeout");
             }
             check_at = check_at.min(deadline);
         }
@@ -331,11 +387,38 @@ impl Drop for InFlight {
     }
 }
 
+/// One response handed to hyper and not yet ended; see [`Activity::progress_at`].
+#[derive(Debug)]
+struct Streaming(Arc<Activity>);
+
+impl Streaming {
+    fn start(activity: Arc<Activity>) -> Self {
+        // Only the first response restarts the clock; while others stream it runs on.
+        if activity.streaming.load(Ordering::Relaxed) == 0 {
+            activity.note_progress();
+        }
+        activity.streaming.fetch_add(1, Ordering::Release);
+        Streaming(activity)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.streaming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A response body that keeps its request counted as in flight until hyper has taken its last
-/// frame or dropped it.
+/// frame or dropped it, records each frame it yields as progress, and yields data in pieces of
+/// at most [`PROGRESS_PIECE`].
 #[derive(Debug)]
 struct CountedBody {
     body: Body,
+    /// The rest of a data frame larger than a piece.
+    pending: Bytes,
+    // Dropped before `_in_flight`, so the watchdog never sees no request in flight but a
+    // response still streaming.
+    streaming: Streaming,
     _in_flight: InFlight,
 }
 
@@ -347,15 +430,39 @@ impl http_body::Body for CountedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        if this.pending.is_empty() {
+            match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => this.pending = data,
+                    Err(frame) => {
+                        this.streaming.0.note_progress();
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                },
+                other => return Poll::Ready(other),
+            }
+        }
+        let piece = this
+            .pending
+            .split_to(this.pending.len().min(PROGRESS_PIECE));
+        this.streaming.0.note_progress();
+        Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.pending.is_empty() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        let inner = self.body.size_hint();
+        let pending = self.pending.len() as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower().saturating_add(pending));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(pending));
+        }
+        hint
     }
 }
 
@@ -490,6 +597,14 @@ const RESERVED_FILES: u64 = 64;
 /// The default connection cap for a soft open-file limit: half of what is left after
 /// [`RESERVED_FILES`], since a connection with a request in flight can hold a second
 /// descriptor (the upload or asset file it reads or writes).
+///
+/// That holds for HTTP/1.1 (one request at a time), not for HTTP/2, where one connection can
+/// hold up to [`MAX_CONCURRENT_STREAMS`] files. Budgeting for that (limit / 65) would cut the
+/// HTTP/1.1 capacity 30-fold for a worst case that is bounded in time instead: streams that
+/// make no progress lose their connection after the network timeout, and a failed `open` or
+/// `accept` meanwhile answers 500 or backs off rather than wedging the server. Operators who
+/// expose cleartext HTTP/2 to untrusted clients under a low file limit can set
+/// `--max-connections` lower (or raise the hard limit, which startup adopts).
 pub fn default_max_connections(open_file_limit: Option<u64>) -> usize {
     // Unlimited cannot happen for files on Linux; a million is what such systems allow.
     let limit = open_file_limit.unwrap_or(1 << 20);
@@ -565,6 +680,62 @@ mod tests {
         assert!(activity.verdict(Instant::now(), timeout, false).is_err());
         activity.note_write(false);
         assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_without_progress_closes_the_connection() {
+        let activity = Arc::new(Activity::new());
+        let timeout = Duration::from_secs(2);
+        let _request = InFlight::start(Arc::clone(&activity));
+        // A handler that runs long (a body being read, a publish) is not subject to the rule.
+        tokio::time::advance(timeout * 5).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+        // Handed to hyper: the clock starts now, whether or not the body is ever polled.
+        let first = Streaming::start(Arc::clone(&activity));
+        let started = Instant::now();
+        assert_eq!(
+            activity.verdict(started, timeout, false),
+            Ok(started + timeout)
+        );
+        tokio::time::advance(timeout / 2).await;
+        // A second response does not restart the clock of a stalled first one.
+        let second = Streaming::start(Arc::clone(&activity));
+        tokio::time::advance(timeout / 2).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_err());
+        // A frame from any of them does.
+        activity.note_progress();
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+        tokio::time::advance(timeout).await;
+        assert!(activity.verdict(Instant::now(), timeout, false).is_err());
+        drop((first, second));
+        assert!(activity.verdict(Instant::now(), timeout, false).is_ok());
+    }
+
+    #[tokio::test]
+    async fn counted_body_yields_pieces_and_keeps_its_length() {
+        use http_body_util::BodyExt;
+        let activity = Arc::new(Activity::new());
+        let data = Bytes::from(vec![7u8; PROGRESS_PIECE * 2 + 5]);
+        let body = CountedBody {
+            body: Body::full(data.clone()),
+            pending: Bytes::new(),
+            streaming: Streaming::start(Arc::clone(&activity)),
+            _in_flight: InFlight::start(Arc::clone(&activity)),
+        };
+        assert_eq!(
+            http_body::Body::size_hint(&body).exact(),
+            Some(data.len() as u64)
+        );
+        let mut body = std::pin::pin!(body);
+        let mut sizes = Vec::new();
+        let mut collected = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let piece = frame.expect("frame").into_data().expect("data");
+            sizes.push(piece.len());
+            collected.extend_from_slice(&piece);
+        }
+        assert_eq!(sizes, [PROGRESS_PIECE, PROGRESS_PIECE, 5]);
+        assert_eq!(collected, data);
     }
 
     #[tokio::test(start_paused = true)]

@@ -587,26 +587,28 @@ impl Readable for OpenFile {
 }
 
 /// Reads a file range front to back in large chunks, one read always in flight ahead of the
-/// consumer, so disk and network work overlap.
+/// consumer, so disk and network work overlap. The first read starts on the first poll, not at
+/// construction: a response that is never sent (its client grants no HTTP/2 window, or goes
+/// away first) costs no read buffer.
 struct FileStream {
     file: Arc<Mutex<File>>,
     /// Where the next read starts (the file cursor is set before each read).
     position: u64,
     remaining: u64,
+    started: bool,
     in_flight: Option<JoinHandle<io::Result<Bytes>>>,
 }
 
 impl FileStream {
     fn new(file: Arc<Mutex<File>>, range: std::ops::Range<u64>) -> Self {
         let remaining = range.end.saturating_sub(range.start);
-        let mut stream = FileStream {
+        FileStream {
             file,
             position: range.start,
             remaining,
+            started: false,
             in_flight: None,
-        };
-        stream.start_read();
-        stream
+        }
     }
 
     fn start_read(&mut self) {
@@ -639,6 +641,10 @@ impl FileStream {
 
 impl ByteStream for FileStream {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if !self.started {
+            self.started = true;
+            self.start_read();
+        }
         let Some(job) = self.in_flight.as_mut() else {
             return Poll::Ready(None);
         };
@@ -918,6 +924,25 @@ mod tests {
         )
         .expect("open");
         crate::storage::suite::run_all(&store).await;
+    }
+
+    /// Construction starts no read (it would need a runtime to: this test has none), so a
+    /// response that is never polled holds no buffer; the first poll starts it.
+    #[test]
+    fn a_file_stream_reads_nothing_until_polled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f");
+        fs::write(&path, b"0123456789").expect("write");
+        let file = Arc::new(Mutex::new(File::open(&path).expect("open")));
+        let mut stream = FileStream::new(file, 2..7);
+        assert!(stream.in_flight.is_none());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let chunk = runtime.block_on(std::future::poll_fn(|cx| stream.poll_next(cx)));
+        assert_eq!(&chunk.expect("a chunk").expect("read")[..], b"23456");
+        let end = runtime.block_on(std::future::poll_fn(|cx| stream.poll_next(cx)));
+        assert!(end.is_none());
     }
 
     #[tokio::test]
