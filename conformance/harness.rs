@@ -132,6 +132,13 @@ impl Server {
         self.launch = launch;
     }
 
+    /// Restarts without the crash point the last start had (the crash tests' second start).
+    pub(crate) fn restart_without_crash_point(&mut self) {
+        let mut clean = self.launch_settings();
+        clean.env.retain(|(k, _)| k != "TUSGATE_CRASH_AT");
+        self.restart_with(clean);
+    }
+
     pub(crate) fn restart(&mut self) {
         let launch = self.launch.clone();
         self.restart_with(launch);

@@ -339,9 +339,7 @@ fn crash_during_publish(point: &str) {
         "torn asset after crashing at {point}"
     );
     // The restart finishes the interrupted publish.
-    let mut clean = s.launch_settings();
-    clean.env.retain(|(k, _)| k != "TUSGATE_CRASH_AT");
-    s.restart_with(clean);
+    s.restart_without_crash_point();
     assert!(
         std::fs::read(asset(&s, "private/crash.bin")).expect("published") == new,
         "publish not finished at {point}"

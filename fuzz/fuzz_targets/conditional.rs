@@ -3,24 +3,17 @@
 //! without `If-Range` a range is honoured.
 #![no_main]
 
+mod header_lines;
+
 use std::time::{Duration, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use tusgate::download::conditional::{Outcome, Validators, evaluate, if_range_allows};
 
 fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();
-    for line in data.split(|&b| b == b'\n') {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(line[..colon].trim_ascii()),
-            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
-        ) else {
-            continue;
-        };
+    for (name, value) in header_lines::parse(data.split(|&b| b == b'\n')) {
         headers.append(name, value);
     }
     let validators = Validators::new(UNIX_EPOCH + Duration::from_secs(1_704_164_645), 20);

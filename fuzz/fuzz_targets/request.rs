@@ -10,13 +10,15 @@
 //! a request with a valid signature for it.
 #![no_main]
 
+mod header_lines;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use tusgate::app::App;
@@ -113,16 +115,7 @@ fn request(data: &[u8]) -> Option<Request<Full<Bytes>>> {
     let method = Method::from_bytes(&first[..space]).ok()?;
     let uri = Uri::try_from(&first[space + 1..]).ok()?;
     let mut builder = Request::builder().method(method).uri(uri);
-    for line in lines {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(line[..colon].trim_ascii()),
-            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
-        ) else {
-            continue;
-        };
+    for (name, value) in header_lines::parse(lines) {
         builder = builder.header(name, value);
     }
     builder.body(Full::new(Bytes::copy_from_slice(body))).ok()
