@@ -426,3 +426,44 @@ fn sigkill_at_random_moments_never_tears_an_asset() {
         );
     }
 }
+
+/// Upload locks live in one process's memory, so a second process on the same upload dir
+/// would write and publish the same uploads unseen: it is refused at startup with a clear
+/// reason. The lock goes with the process, so a restart after SIGKILL is not refused.
+#[test]
+fn a_second_process_on_the_same_upload_dir_is_refused() {
+    let mut s = tokened().start();
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_tusgate"))
+        .args([
+            "-port=0",
+            "-host=127.0.0.1",
+            "-allow-uploads-without-token",
+            &format!("-upload-dir={}", s.dir.path().join("uploads").display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second process started on the same upload dir");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(
+        stderr.contains("another tusgate process is using this upload directory"),
+        "{stderr}"
+    );
+    s.kill();
+    s.restart();
+    s.req("GET", "/health").send().status(200);
+}

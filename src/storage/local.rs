@@ -61,6 +61,33 @@ pub struct LocalStore {
     prefix_dirs: Mutex<HashMap<std::ffi::OsString, Arc<OwnedFd>>>,
     /// Held around the last step of every publish (see [`publish_file`]).
     publishing: Arc<Mutex<()>>,
+    /// The exclusive lock on the upload directory, held for the life of the store.
+    _dir_lock: OwnedFd,
+}
+
+/// Takes `<upload dir>/.tusgate.lock` exclusively, or says who has it. Upload locks live in
+/// this process's memory, so a second process on the same directory would append to and
+/// publish the same uploads without either knowing: refused at startup instead. The kernel
+/// drops the lock with the process, however it ends, so a crash never leaves it behind.
+fn lock_directory(upload_dir: &Path) -> io::Result<OwnedFd> {
+    let path = upload_dir.join(".tusgate.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    let fd = OwnedFd::from(file);
+    match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(fd),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "another tusgate process is using this upload directory (it holds {}); two processes on one directory would corrupt uploads, so give each its own or share an S3 bucket",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl LocalStore {
@@ -73,9 +100,11 @@ impl LocalStore {
     ) -> io::Result<Self> {
         fs::create_dir_all(upload_dir)?;
         fs::create_dir_all(assets_dir)?;
+        let dir_lock = lock_directory(upload_dir)?;
         // Absolute once, here: `.info` records absolute paths (as tusd's does), and resolving a
         // relative directory on every write would cost a getcwd each time.
         Ok(LocalStore {
+            _dir_lock: dir_lock,
             upload_dir: std::path::absolute(upload_dir)?,
             assets_dir: std::path::absolute(assets_dir)?,
             fsync,
