@@ -3,11 +3,13 @@
 //! # Layout
 //!
 //! The upload path reads top to bottom:
-//! - [`server`]: accepts connections, runs hyper (HTTP/1.1 and h2c), graceful shutdown;
+//! - [`server`]: accepts connections (capped), runs hyper (HTTP/1.1 and h2c), closes
+//!   connections that make no progress, graceful shutdown;
 //! - [`app`]: shared state and the typed top-level [`app::Route`];
 //! - [`tus`]: the tus 1.0 protocol, tusd-exact: a dispatcher (method override, CORS, version
 //!   check, routing) and one module per method; [`tus::headers`] holds the pure header parsers,
-//!   [`tus::body`] turns a request body into a byte source with timeouts and interruption;
+//!   [`tus::body`] turns a request body into a byte source with timeouts and interruption,
+//!   and `tus::write` stores it and finishes the upload in a task that owns its lock;
 //! - [`tokens`] and [`keys`]: upload tokens checked at creation, and which asset keys are safe;
 //! - [`upload`]: what an upload is, and [`upload::lock`], the per-upload lock with hand-over;
 //! - [`storage`]: the `Store` trait every backend implements, and [`storage::local`], the disk
@@ -18,9 +20,10 @@
 //! conditional requests, through the same `Store`.
 //!
 //! Around them: [`config`] (tusd-compatible flags, two-stage validation), [`cors`], [`range`]
-//! (nginx's Range rules), [`metrics`] (tusd's metric names), [`janitor`] (finishing uploads: the publish after the
-//! last byte, startup recovery, retries of failed publishes, upload expiry),
-//! [`error`] (the error catalogue with exhaustive status mapping), [`response`].
+//! (nginx's Range rules), [`metrics`] (tusd's metric names), [`janitor`] (finishing uploads:
+//! the publish after the last byte, startup recovery, retries of failed publishes, expiry),
+//! [`error`] (the error catalogue with exhaustive status mapping), [`response`],
+//! [`failpoint`] (crash and pause injection for the tests).
 //!
 //! Not part of the server: [`bench`], the `tusgate bench` load generator (tus uploads and
 //! downloads against any server, see `benches/README.md`).

@@ -19,7 +19,7 @@
 //! - a connection whose writes have been blocked for the network timeout (its client stopped
 //!   reading) is closed even with a request in flight, as nginx's `send_timeout` does;
 //! - a connection with responses being sent, none of which has made progress for the network
-//!   timeout, is closed (see [`Activity::progress_at`]). Blocked writes alone do not catch
+//!   timeout, is closed (see `Activity::progress_at`). Blocked writes alone do not catch
 //!   this on HTTP/2: a client that grants no flow-control window stops hyper from writing any
 //!   DATA, so no write ever blocks while pings keep the connection alive and every stream
 //!   keeps its open file and read buffers. Only responses count, not requests whose handler

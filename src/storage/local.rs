@@ -14,7 +14,7 @@
 //! crash anywhere in it leaves the old asset or the new one, and [`Store::complete`] run
 //! again at startup finishes an interrupted publish. Publishing walks beneath the prefix
 //! directory one component at a time and follows no symlink, and it never puts an upload over
-//! an asset whose last byte was stored after its own (see [`publish_file`]).
+//! an asset whose last byte was stored after its own (see `publish_file`).
 //!
 //! Finished uploads without a target stay where they are, and nothing is ever cleaned up
 //! except by the expiry (incomplete uploads, and tokened ones that could never be published)
