@@ -51,7 +51,7 @@ where
         // The body is not read (tusd answers the same way). A publish that failed after the
         // last byte is retried here, so the client's retry finishes it.
         if info.awaits_publish() {
-            finish_if_complete(ctx, &mut info, lock).await?;
+            finish_if_complete(ctx, info, lock).await?;
         }
         response::set_header(&mut response, offset_header, offset);
         return Ok(response);
@@ -66,7 +66,7 @@ where
         info.length = Some(declared);
         app.store.save_info(&info).await?;
     }
-    write_chunk(ctx, &mut info, body, lock, checksum).await?;
+    let info = write_chunk(ctx, info, body, lock, checksum).await?;
     response::set_header(&mut response, offset_header, info.offset);
     super::set_expires(ctx, &mut response, &info);
     Ok(response)

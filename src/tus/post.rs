@@ -96,16 +96,16 @@ where
     let lock = app.locks.lock(&info.id).await?;
     let mut response = response::empty(StatusCode::CREATED);
     if !partials.is_empty() {
-        concatenate(ctx, &mut info, partials, lock).await?;
+        info = concatenate(ctx, info, partials, lock).await?;
     } else if contains_chunk {
-        write_chunk(ctx, &mut info, body, lock, None).await?;
+        info = write_chunk(ctx, info, body, lock, None).await?;
         response::set_header(
             &mut response,
             http::HeaderName::from_static("upload-offset"),
             info.offset,
         );
     } else {
-        finish_if_complete(ctx, &mut info, lock).await?;
+        info = finish_if_complete(ctx, info, lock).await?;
     }
     response::set_header(&mut response, LOCATION, url);
     super::set_expires(ctx, &mut response, &info);

@@ -24,16 +24,17 @@ use crate::janitor;
 use crate::upload::UploadInfo;
 use crate::upload::lock::UploadLock;
 
-/// Streams `body` into the upload at `info.offset` and advances `info.offset` by what was
-/// stored. The upload is finished if it is now complete, even when the body broke off (what
-/// arrived is kept, as in tusd); the error for the broken body is returned after that.
+/// Streams `body` into the upload at `info.offset` and returns the upload with its offset
+/// advanced by what was stored. The upload is finished if it is now complete, even when the
+/// body broke off (what arrived is kept, as in tusd); the error for the broken body is returned
+/// after that. The upload moves into the task and back, so nothing of it is copied per PATCH.
 pub(super) async fn write_chunk<B>(
     ctx: &Ctx<'_>,
-    info: &mut UploadInfo,
+    info: UploadInfo,
     body: B,
     lock: UploadLock,
     checksum: Option<Checksum>,
-) -> Result<()>
+) -> Result<UploadInfo>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -59,8 +60,8 @@ where
         shutdown: app.shutdown.clone().cancelled_owned(),
         idle_timeout: app.config.network_timeout,
     };
-    let mut owned = info.clone();
-    *info = detached(app, move |app: Arc<App>| async move {
+    let mut owned = info;
+    detached(app, move |app: Arc<App>| async move {
         let _lock = lock;
         let mut source = BodySource::new(body, limit, stops, checksum);
         let stored = app.store.append(&owned, &mut source).await;
@@ -94,28 +95,26 @@ where
             None => Ok(owned),
         }
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Finishes `info` if every byte is stored (see [`janitor::finish`]), holding `lock` until done
 /// even if the request goes away.
 pub(super) async fn finish_if_complete(
     ctx: &Ctx<'_>,
-    info: &mut UploadInfo,
+    info: UploadInfo,
     lock: UploadLock,
-) -> Result<()> {
+) -> Result<UploadInfo> {
     if !info.is_complete() {
-        return Ok(());
+        return Ok(info);
     }
-    let mut owned = info.clone();
-    *info = detached(ctx.app, move |app: Arc<App>| async move {
+    let mut owned = info;
+    detached(ctx.app, move |app: Arc<App>| async move {
         let _lock = lock;
         janitor::finish(&app, &mut owned).await?;
         Ok(owned)
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Fills the final upload `info` with the bytes of `partials` and finishes it, in a task of its
@@ -123,20 +122,19 @@ pub(super) async fn finish_if_complete(
 /// complete final upload unpublished.
 pub(super) async fn concatenate(
     ctx: &Ctx<'_>,
-    info: &mut UploadInfo,
+    info: UploadInfo,
     partials: Vec<UploadInfo>,
     lock: UploadLock,
-) -> Result<()> {
-    let mut owned = info.clone();
-    *info = detached(ctx.app, move |app: Arc<App>| async move {
+) -> Result<UploadInfo> {
+    let mut owned = info;
+    detached(ctx.app, move |app: Arc<App>| async move {
         let _lock = lock;
         app.store.concatenate(&owned, &partials).await?;
         owned.offset = owned.length.unwrap_or(0);
         janitor::finish(&app, &mut owned).await?;
         Ok(owned)
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Runs `work` in a task tracked by the app (shutdown waits for it) and awaits its result. If
