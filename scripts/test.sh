@@ -41,6 +41,7 @@ stage "configuration reference is current" env TUSGATE_BIN="$tusgate" bash scrip
 stage "unit tests and conformance (tusgate)" cargo test --release --locked
 stage "fuzz (cargo-fuzz, bounded)" bash scripts/fuzz.sh
 stage "storage suite on S3 (moto)" bash scripts/with-moto.sh cargo test --release --locked --test store_s3
+stage "storage suite on S3 (SeaweedFS)" bash scripts/with-seaweedfs.sh cargo test --release --locked --test store_s3
 stage "conformance (tusd v2.10.0)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVER="$tusd" \
     cargo test --release --locked --test conformance
 stage "tus-js-client (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
