@@ -22,6 +22,9 @@ fn config(prefix: &str) -> S3Config {
         prefix: prefix.into(),
         part_size: 5 << 20,
         create_bucket: true,
+        // Two parts: less than one upload's pipeline (a part filling, two in flight), so
+        // every multi-part write also waits for its own parts to release the budget.
+        max_buffer: 10 << 20,
     }
 }
 

@@ -145,25 +145,41 @@ to accept uploads from anyone, as plain tusd does"
         };
         let s3 = match &args.s3_bucket {
             None => None,
-            Some(bucket) => Some(S3Config {
-                bucket: bucket.clone(),
-                endpoint: args.s3_endpoint.clone().filter(|e| !e.is_empty()),
-                region: args.s3_region.clone(),
-                access_key: args.s3_access_key.clone(),
-                secret_key: read_secret(
-                    "S3 secret key",
-                    args.s3_secret_key.as_deref(),
-                    args.s3_secret_key_file.as_deref(),
-                )?,
-                use_ssl: args.s3_use_ssl && !args.s3_disable_ssl,
-                verify_ssl: args.s3_verify_ssl,
-                prefix: args.s3_object_prefix.clone(),
-                part_size: u64::try_from(args.s3_part_size)
+            Some(bucket) => {
+                let part_size = u64::try_from(args.s3_part_size)
                     .ok()
                     .filter(|&size| size >= 5 << 20)
-                    .ok_or("--s3-part-size must be at least 5 MiB (5242880)")?,
-                create_bucket: args.s3_create_bucket,
-            }),
+                    .ok_or("--s3-part-size must be at least 5 MiB (5242880)")?;
+                // Every upload fills one whole part before sending it: a smaller budget could
+                // never hold one.
+                let max_buffer = u64::try_from(args.s3_max_buffer)
+                    .ok()
+                    .filter(|&bytes| bytes >= part_size)
+                    .ok_or_else(|| {
+                        format!(
+                            "--s3-max-buffer ({}) must be at least --s3-part-size ({part_size}): \
+every upload holds one whole part in memory before sending it",
+                            args.s3_max_buffer
+                        )
+                    })?;
+                Some(S3Config {
+                    bucket: bucket.clone(),
+                    endpoint: args.s3_endpoint.clone().filter(|e| !e.is_empty()),
+                    region: args.s3_region.clone(),
+                    access_key: args.s3_access_key.clone(),
+                    secret_key: read_secret(
+                        "S3 secret key",
+                        args.s3_secret_key.as_deref(),
+                        args.s3_secret_key_file.as_deref(),
+                    )?,
+                    use_ssl: args.s3_use_ssl && !args.s3_disable_ssl,
+                    verify_ssl: args.s3_verify_ssl,
+                    prefix: args.s3_object_prefix.clone(),
+                    part_size,
+                    create_bucket: args.s3_create_bucket,
+                    max_buffer,
+                })
+            }
         };
         if args.network_timeout.is_zero() {
             // Every connection would be closed before its first request could arrive.
@@ -519,6 +535,12 @@ pub struct ServeArgs {
     /// Size of every multipart part in bytes (at least 5 MiB; fixed per upload).
     #[arg(long, env = "TUSGATE_S3_PART_SIZE", default_value = "8388608", value_parser = parse_go_i64, help_heading = "S3 storage")]
     pub s3_part_size: i64,
+    /// Most bytes of upload parts held in memory by all uploads together (default 256 MiB; at
+    /// least --s3-part-size). An upload that finds it spent stops reading its request body
+    /// until other uploads' parts have reached S3, so clients slow down instead of memory
+    /// growing.
+    #[arg(long, env = "TUSGATE_S3_MAX_BUFFER", default_value = "268435456", value_parser = parse_go_i64, help_heading = "S3 storage")]
+    pub s3_max_buffer: i64,
     /// Create the bucket at startup if it does not exist.
     #[arg(long, env = "STORAGE_CREATE_BUCKET", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
     pub s3_create_bucket: bool,
@@ -666,7 +688,8 @@ const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
     const LOCKER: Unsupported =
         Warn("upload locks are in-process and hand over immediately; no lock files are polled");
     const S3_PARTS: Unsupported = Warn(
-        "S3 parts have one fixed size per upload (--s3-part-size) and two are in flight per PATCH",
+        "S3 parts have one fixed size per upload (--s3-part-size), two are in flight per PATCH, \
+and --s3-max-buffer bounds their memory",
     );
     const TLS: Unsupported =
         Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
@@ -938,6 +961,26 @@ mod tests {
         let cli = Cli::try_parse_from(out.args).expect("parses");
         let error = Config::from_args(&cli.serve).expect_err("refused");
         assert!(error.contains("--network-timeout"), "{error}");
+    }
+
+    #[test]
+    fn the_s3_buffer_must_hold_a_part() {
+        let serve = |extra: &[&str]| {
+            let mut args = vec!["tusd", "-allow-uploads-without-token", "-s3-bucket=b"];
+            args.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(normalize(&args).args).expect("parses");
+            Config::from_args(&cli.serve).map(|c| c.s3.expect("s3"))
+        };
+        let default = serve(&[]).expect("defaults are valid");
+        assert_eq!(
+            (default.max_buffer, default.part_size),
+            (256 << 20, 8 << 20)
+        );
+        let tight = serve(&["-s3-part-size=6291456", "-s3-max-buffer=6291456"]).expect("one part");
+        assert_eq!(tight.max_buffer, 6 << 20);
+        let error = serve(&["-s3-max-buffer=8388607"]).expect_err("below one part");
+        assert!(error.contains("--s3-max-buffer (8388607)"), "{error}");
+        assert!(serve(&["-s3-max-buffer=-1"]).is_err());
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!
 //! Part size is fixed per upload and recorded in its state (R2 rejects unequal parts, also
 //! across restarts): `--s3-part-size`, raised for huge uploads to stay under 10,000 parts.
-//! Memory per PATCH is bounded by part size × (parts in flight + 1). No temporary files. An
+//! Memory per PATCH is bounded by part size × (parts in flight + 1), and that of all PATCHes
+//! together by `--s3-max-buffer` (the [`Budget`]: a part's bytes are reserved before it is
+//! filled and released when S3 has it; see `budget.rs`). No temporary files. An
 //! upload that fits in one part is a single PUT; the multipart upload is only created once a
 //! whole part exists. Completion is recorded in the state, never inferred from S3 errors
 //! (SeaweedFS answers ListParts on completed uploads). No checksum headers (B2 rejects them)
@@ -47,6 +49,7 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use super::budget::Budget;
 use super::{
     ByteSource, ByteStream, ReadObject, Readable, Result, StorageError, Store, next_chunk,
     tusd_info,
@@ -75,6 +78,8 @@ pub struct S3Config {
     pub prefix: String,
     pub part_size: u64,
     pub create_bucket: bool,
+    /// Most bytes of parts held in memory by all uploads together (`--s3-max-buffer`).
+    pub max_buffer: u64,
 }
 
 /// An upload's backend state, stored in its `.info` under `TusgateBackend`.
@@ -128,6 +133,8 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     part_size: u64,
+    /// Bounds the bytes of parts in memory, across all uploads.
+    budget: Budget,
     /// The state read by the last `info` of each upload. Every request reads `info` under the
     /// upload's lock before changing anything, so this is current for the request that holds
     /// the lock; entries go when an upload completes or is terminated.
@@ -144,6 +151,7 @@ impl S3Store {
             bucket: config.bucket.clone(),
             prefix: config.prefix.trim_matches('/').to_owned(),
             part_size: config.part_size.max(MIN_PART_SIZE),
+            budget: Budget::new(config.max_buffer),
             states: Mutex::new(HashMap::new()),
         };
         if config.create_bucket {
@@ -305,6 +313,9 @@ impl S3Store {
     ) -> Result<(S3State, u64)> {
         let object = state.object_path()?;
         let mut buffer = PartBuffer::default();
+        // Budget: the first part's bytes, the tail included, are reserved before any is read.
+        let tail_len = state.tail.map_or(0, |t| t.size);
+        let mut permit = self.budget.reserve(state.part_size, tail_len, source).await;
         if let Some(tail) = state.tail {
             buffer.push(self.read_tail(&info.id, tail).await?);
         }
@@ -339,10 +350,18 @@ impl S3Store {
                     object.clone(),
                     payload.content_length() as u64,
                 );
+                // Budget: the part's permit goes with it, released when its upload ends; the
+                // next part is reserved only after that, before its bytes are read.
+                let held = permit.take();
                 let job = tokio::spawn(async move {
+                    let _held = held;
                     bounded(size, s3.put_part(&object, &multipart_id, index, payload)).await
                 });
                 in_flight.push((size, job));
+                permit = self
+                    .budget
+                    .reserve(state.part_size, buffer.len(), source)
+                    .await;
             }
         }
         for (size, job) in in_flight {
