@@ -53,6 +53,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// At least 1.
     pub max_connections: usize,
+    /// SO_RCVBUF of accepted TCP connections; `None` leaves the kernel's autotuning.
+    pub tcp_receive_buffer: Option<usize>,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
     pub worker_threads: Option<usize>,
@@ -181,6 +183,9 @@ every upload holds one whole part in memory before sending it",
                 })
             }
         };
+        let tcp_receive_buffer = usize::try_from(args.tcp_receive_buffer).map_err(
+            |_| "--tcp-receive-buffer must be 0 (the kernel's autotuning) or a size in bytes",
+        )?;
         if args.network_timeout.is_zero() {
             // Every connection would be closed before its first request could arrive.
             return Err("--network-timeout must be greater than 0".into());
@@ -225,6 +230,7 @@ every upload holds one whole part in memory before sending it",
                 0 => crate::server::default_max_connections(crate::server::open_file_limit()),
                 n => n,
             },
+            tcp_receive_buffer: Some(tcp_receive_buffer).filter(|&n| n > 0),
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
             worker_threads: args.worker_threads.filter(|&n| n > 0),
@@ -387,6 +393,13 @@ pub struct ServeArgs {
     /// Respect X-Forwarded-Host/-Proto and Forwarded when building upload URLs.
     #[arg(long, env = "TUSGATE_BEHIND_PROXY", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
     pub behind_proxy: bool,
+    /// Receive buffer (SO_RCVBUF) of accepted TCP connections in bytes; 0 leaves it to the
+    /// kernel's autotuning. It bounds what the kernel queues for a connection tusgate is not
+    /// reading (an S3 upload waiting for --s3-max-buffer; autotuned buffers can grow to
+    /// net.ipv4.tcp_rmem's maximum each) and caps one connection's upload rate at about this
+    /// much per round trip. The kernel doubles the value and caps it at net.core.rmem_max.
+    #[arg(long, env = "TUSGATE_TCP_RECEIVE_BUFFER", default_value = "0", value_parser = parse_go_i64, help_heading = "Listening")]
+    pub tcp_receive_buffer: i64,
     /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on.
     #[arg(long, env = "TUSGATE_ENABLE_H2C", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
     pub enable_h2c: bool,
@@ -981,6 +994,19 @@ mod tests {
         let error = serve(&["-s3-max-buffer=8388607"]).expect_err("below one part");
         assert!(error.contains("--s3-max-buffer (8388607)"), "{error}");
         assert!(serve(&["-s3-max-buffer=-1"]).is_err());
+    }
+
+    #[test]
+    fn the_tcp_receive_buffer_is_optional() {
+        let config = |extra: &[&str]| {
+            let mut args = vec!["tusd", "-allow-uploads-without-token"];
+            args.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(normalize(&args).args).expect("parses");
+            Config::from_args(&cli.serve).map(|c| c.tcp_receive_buffer)
+        };
+        assert_eq!(config(&[]), Ok(None), "autotuning by default");
+        assert_eq!(config(&["-tcp-receive-buffer=262144"]), Ok(Some(262144)));
+        assert!(config(&["-tcp-receive-buffer=-1"]).is_err());
     }
 
     #[test]
