@@ -201,6 +201,10 @@ where
         self.checksum.is_some()
     }
 
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.limit - self.delivered)
+    }
+
     fn accept(&mut self) -> bool {
         let Some((hasher, expected)) = self.checksum.take() else {
             return true;
