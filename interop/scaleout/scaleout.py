@@ -31,7 +31,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from pathlib import Path
 
@@ -795,7 +794,10 @@ def stale_patch(report: Report, bucket: str, a: Instance, b: Instance, c: Instan
     obj = f"public/{key}"
     upload_id = tus_create(c, length, sign_upload(key))
     committed = patch_chunks(c, upload_id, truth[:6 * MiB], 0) if shared else 0
-    before = set(multipart_uploads(bucket, obj))
+    def parts_in_s3() -> int:
+        return sum(len(part_numbers(bucket, obj, u)) for u in multipart_uploads(bucket, obj))
+
+    parts_before = parts_in_s3()
     # What A must have received before the freeze: a whole part's worth, so it has put a part.
     first = 5 * MiB if shared else 5 * MiB + 512 * KiB
     patch = StreamedPatch(a, upload_id, committed, stale[committed:], first)
@@ -805,12 +807,8 @@ def stale_patch(report: Report, bucket: str, a: Instance, b: Instance, c: Instan
         patch.wait_sent(first, 20)
         log(f"[{phase}] {patch.sent} body bytes sent to {a.name} in {now() - t_sent:.1f} s")
 
-        def a_has_a_part():
-            uploads = multipart_uploads(bucket, obj)
-            ids = uploads if shared else [u for u in uploads if u not in before]
-            return any((2 if shared else 1) in part_numbers(bucket, obj, u) for u in ids)
-
-        part_seen = wait_until(a_has_a_part, 20, 0.1)
+        # Any part number: nobody but A writes to this upload until A is frozen.
+        part_seen = wait_until(lambda: parts_in_s3() > parts_before, 20, 0.1)
         log(f"[{phase}] A's part {'is' if part_seen else 'is NOT'} in S3 "
             f"{now() - t_sent:.1f} s after the PATCH started")
         a.freeze()
