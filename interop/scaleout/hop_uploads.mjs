@@ -11,6 +11,7 @@
 //   "idleTimeoutMs": 4000,        // a request whose socket sees no traffic this long is aborted
 //                                 // (a frozen server); 0 = never (then tus-js-client waits)
 //   "runTimeoutMs": 120000,       // whole run; unfinished uploads are reported as errors
+//   "retryInterrupted": false,    // also retry a 400 ERR_UPLOAD_INTERRUPTED (see retryable)
 //   "seed": 1,
 //   "uploads": [{"name": "...", "file": "/path", "headers": {...}, "startAtMs": 0,
 //                "options": {"chunkSize": 1048576, "parallelUploads": 3, "retryDelays": [...]}}]
@@ -20,7 +21,8 @@
 //   {"event": "start"}
 //   {"event": "created", "upload": NAME, "id": ID, "instance": "host:port", "t": ...}
 //        (every 201 to a POST: the upload itself, each partial, the final)
-//   {"event": "retry", "upload": NAME, "status": S|null, "error": "...", "t": ...}
+//   {"event": "retry", "upload": NAME, "status": S|null, "interrupted": bool, "error": "...",
+//    "t": ...}
 //   {"event": "done", "upload": NAME, "url": URL, "id": ID, "t": ..., "requests": {"host:port": n},
 //    "retries": n}
 //   {"event": "error", "upload": NAME, "error": "...", "status": S|null, "t": ..., "requests": ...}
@@ -95,7 +97,18 @@ class HopStack {
   }
 }
 
-function retryable(err) {
+/** Whether the request was answered `400 ERR_UPLOAD_INTERRUPTED`: another request for the
+ * same upload took it over. */
+function interrupted(err) {
+  const status = err.originalResponse ? err.originalResponse.getStatus() : 0
+  return status === 400 && /ERR_UPLOAD_INTERRUPTED/.test(err.originalResponse.getBody() ?? '')
+}
+
+function retryable(err, job) {
+  // With `retryInterrupted`, also a request another one interrupted: when a client gave up on
+  // a request (its idle timeout) that a server still holds, that stale request can take the
+  // upload over from the client's retry, and tus-js-client's default gives up on a 400.
+  if (job.retryInterrupted && interrupted(err)) return true
   // tus-js-client's default rule: anything but a 4xx, except 409 and 423.
   const status = err.originalResponse ? err.originalResponse.getStatus() : 0
   return !(status >= 400 && status < 500) || status === 409 || status === 423
@@ -114,10 +127,11 @@ function runOne(job, spec, random) {
       httpStack: new HopStack(spec.name, job.instances, random, job.idleTimeoutMs ?? 0, stats),
       onShouldRetry: (err) => {
         const status = err.originalResponse ? err.originalResponse.getStatus() : null
-        const again = retryable(err)
+        const again = retryable(err, job)
         if (again) {
           retries += 1
-          emit({ event: 'retry', upload: spec.name, status, error: String(err.message ?? err).slice(0, 300) })
+          emit({ event: 'retry', upload: spec.name, status, interrupted: interrupted(err),
+            error: String(err.message ?? err).slice(0, 300) })
         }
         return again
       },

@@ -105,7 +105,10 @@ class Report:
         print(f"  uploads: {c['uploads']} started by clients, {c['completed']} completed, "
               f"{c['client failures']} failed; tus uploads created {c['tus created']} "
               f"(partials and finals included); raw-HTTP scenario uploads {c['raw uploads']}")
-        print(f"  requests: {c['requests']} by tus-js-client, {c['retries']} retried")
+        print(f"  requests: {c['requests']} by tus-js-client, {c['retries']} retried, of which "
+              f"{c['interrupted']} had been answered 400 ERR_UPLOAD_INTERRUPTED (a request the "
+              "client had given up on took the upload over; tus-js-client's default would have "
+              "failed the upload)")
         print(f"  faults injected: {len(self.faults)}")
         for fault in self.faults:
             print(f"    - {fault}")
@@ -334,12 +337,34 @@ S3 = boto3.client(
                       s3={"addressing_style": "path"}))
 
 
+# Big enough to go to a volume server: SeaweedFS may keep tiny objects in the filer alone.
+PROBE = bytes(2 * MiB)
+
+
 def new_bucket(phase: str) -> str:
+    """A bucket for one phase, taking writes before any instance starts: SeaweedFS grows the
+    volumes of a new bucket on its first write, which on a busy machine has taken over 30 s
+    once (every instance's S3 deadline then ran out); that is the store warming up, not what
+    this stage tests."""
     name = f"{os.environ['STORAGE_BUCKET']}-{phase}"
     try:
         S3.create_bucket(Bucket=name)
     except S3.exceptions.BucketAlreadyOwnedByYou:
         pass
+    started = now()
+
+    def writable() -> bool:
+        try:
+            S3.put_object(Bucket=name, Key="scaleout-probe", Body=PROBE)
+            S3.delete_object(Bucket=name, Key="scaleout-probe")
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    if not wait_until(writable, 120, 0.5):
+        raise RuntimeError(f"bucket {name} took no write within 120 s (S3 store stalled)")
+    if now() - started > 2:
+        log(f"bucket {name} took its first write after {now() - started:.1f} s")
     return name
 
 
@@ -581,9 +606,10 @@ class HopRun:
     """hop_uploads.mjs in the background; its events are collected as they come."""
 
     def __init__(self, workdir: Path, name: str, instances: list[Instance], uploads: list[dict],
-                 idle_timeout_ms: int, run_timeout_ms: int):
+                 idle_timeout_ms: int, run_timeout_ms: int, retry_interrupted: bool = False):
         job = {"instances": [i.hostport for i in instances], "idleTimeoutMs": idle_timeout_ms,
-               "runTimeoutMs": run_timeout_ms, "seed": SEED, "uploads": uploads}
+               "runTimeoutMs": run_timeout_ms, "seed": SEED, "uploads": uploads,
+               "retryInterrupted": retry_interrupted}
         job_path = workdir / f"{name}-job.json"
         job_path.write_text(json.dumps(job))
         self.stderr_path = workdir / f"{name}-node.err"
@@ -608,6 +634,9 @@ class HopRun:
             self.events.append(event)
             if event["event"] == "start":
                 self.started.set()
+            if event["event"] == "retry" and event.get("interrupted"):
+                log(f"{event['upload']}: a request was answered 400 ERR_UPLOAD_INTERRUPTED; "
+                    "retrying")
             if event["event"] == "done" and self.on_done:
                 try:
                     self.on_done(event)
@@ -648,6 +677,8 @@ def count_client_run(report: Report, run: HopRun, uploads: list[dict]) -> None:
     for e in list(done.values()) + list(errors.values()):
         report.counts["requests"] += sum(e.get("requests", {}).values())
         report.counts["retries"] += e.get("retries", 0)
+    report.counts["interrupted"] += sum(1 for e in run.events
+                                        if e["event"] == "retry" and e.get("interrupted"))
 
 
 # ---------------------------------------------------------------------------
@@ -762,7 +793,7 @@ class S3Outage:
     def s3_answers() -> bool:
         """S3 takes a write again (listing alone answers before weed can store anything)."""
         try:
-            S3.put_object(Bucket=os.environ["STORAGE_BUCKET"], Key="scaleout-probe", Body=b"x")
+            S3.put_object(Bucket=os.environ["STORAGE_BUCKET"], Key="scaleout-probe", Body=PROBE)
             S3.delete_object(Bucket=os.environ["STORAGE_BUCKET"], Key="scaleout-probe")
             return True
         except Exception:  # noqa: BLE001
@@ -781,7 +812,8 @@ def stale_patch(report: Report, bucket: str, a: Instance, b: Instance, c: Instan
     variant "fresh": A's PATCH starts at offset 0, so A creates a multipart upload of its own
                      (and has a part in it) before it is frozen.
     variant "shared": 6 MiB are committed first (one part, a 1 MiB tail), so A's PATCH writes
-                     into the multipart upload B will complete, with a part number B reuses.
+                     into the multipart upload B will complete (today with a part number B
+                     then reuses).
     variant "gone":  as "fresh", but A's client closes its connection while A is frozen instead
                      of sending the rest (A then has only a partial body to commit).
     """
@@ -794,6 +826,7 @@ def stale_patch(report: Report, bucket: str, a: Instance, b: Instance, c: Instan
     obj = f"public/{key}"
     upload_id = tus_create(c, length, sign_upload(key))
     committed = patch_chunks(c, upload_id, truth[:6 * MiB], 0) if shared else 0
+
     def parts_in_s3() -> int:
         return sum(len(part_numbers(bucket, obj, u)) for u in multipart_uploads(bucket, obj))
 
@@ -897,7 +930,7 @@ def phase_faults(report: Report, workdir: Path, backend: str) -> None:
         "random instance per request, request idle timeout 4 s, retryDelays "
         f"{RETRY_DELAYS}")
     run = HopRun(workdir, "faults", instances, uploads, idle_timeout_ms=4000,
-                 run_timeout_ms=spread_ms + 80_000)
+                 run_timeout_ms=spread_ms + 80_000, retry_interrupted=True)
     versions: dict[str, tuple | None] = {}
 
     def snapshot(event: dict) -> None:
