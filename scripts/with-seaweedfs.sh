@@ -9,8 +9,9 @@
 # is chosen free here and bound to 127.0.0.1, the optional servers (WebDAV, admin UI, Iceberg,
 # Lance) are off, and telemetry is disabled.
 #
-# Also exports SEAWEEDFS_PID (to freeze or kill it in fault tests) and SEAWEEDFS_RESTART, a
-# command line that starts it again on the same ports and data.
+# Also exports SEAWEEDFS_PID (to freeze or kill it in fault tests), SEAWEEDFS_RESTART, a
+# command line that starts it again on the same ports and data, and SEAWEEDFS_PIDFILE, where
+# whoever runs that command writes the new pid so that it is stopped at exit too.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 weed="$root/interop/s3/.venv/bin/weed"
@@ -50,7 +51,7 @@ args=(mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=f
 mkdir -p "$dir/data"
 "$weed" "${args[@]}" >"$dir/log" 2>&1 &
 pid=$!
-export SEAWEEDFS_PID=$pid SEAWEEDFS_LOG="$dir/log"
+export SEAWEEDFS_PID=$pid SEAWEEDFS_LOG="$dir/log" SEAWEEDFS_PIDFILE="$dir/pid"
 export SEAWEEDFS_RESTART="$weed ${args[*]}"
 
 # Ready when S3 answers a signed request: create the bucket (an existing one is fine).
