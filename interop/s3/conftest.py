@@ -1,16 +1,23 @@
-"""Shared fixtures and helpers of the S3 interop suite: moto, tusgate, tus clients, bucket checks.
+"""Shared fixtures and helpers of the S3 interop suite: S3 servers, tusgate, tus clients,
+bucket checks.
 
-* ``moto`` (session): one moto server (``moto_server -H 127.0.0.1 -p 0`` from this venv), its
-  port read from its ``Running on http://127.0.0.1:PORT`` line. Every test gets its own bucket
-  (``bucket`` fixture), so tests never see each other's objects. A test that freezes S3 asks for
-  ``private_moto`` instead and gets a moto of its own.
+* ``s3_backend`` (session, parametrized): "moto" and "seaweedfs" (``S3_BACKENDS=moto`` or
+  ``=seaweedfs`` narrows it). ``bucket``, ``servers`` and ``private_moto`` depend on it, so every
+  test that uses one of them runs once per backend, the backend first in its id
+  (``test_x[seaweedfs-...]``); pytest runs all tests of one backend, then the other.
+* ``s3_server`` (alias ``moto``; session, one per backend): moto (``moto_server -H 127.0.0.1
+  -p 0`` from this venv, port from its ``Running on`` line) or SeaweedFS (``weed mini`` from this
+  venv, with scripts/with-seaweedfs.sh's flags; see ``SeaweedFS``). Every test gets its own
+  bucket (``bucket`` fixture), so tests never see each other's objects. A test that freezes S3
+  asks for ``private_moto`` instead and gets a server of its own, of the same backend.
 * ``servers`` (per test): starts tusgate instances on 127.0.0.1 against a bucket,
   ``$TUSGATE_BIN -host 127.0.0.1 -port 0 -upload-dir D/uploads --s3-bucket B --s3-endpoint …``
   with ``UPLOAD_SECRET`` / ``SECURE_LINK_SECRET`` in the environment (tokened mode) or with
   ``-allow-uploads-without-token``; the port comes from its ``You can now upload files to:`` line.
   ``TUSGATE_BIN`` is required: unset or not executable is a test failure, never a skip.
-* The bucket is read back with boto3 (signed: moto answers anonymous GetObject with 403), never
-  through tusgate, so an object is checked exactly as S3 holds it.
+* The bucket is read back with boto3 (signed: moto answers anonymous GetObject with 403,
+  SeaweedFS with identities configured refuses anonymous requests), never through tusgate, so
+  an object is checked exactly as S3 holds it.
 * Uploads: the real tus-js-client (``interop/granite/tus_js_upload.mjs``), or raw tus requests
   where a test must control exactly which bytes were sent and acknowledged.
 

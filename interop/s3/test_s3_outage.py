@@ -1,4 +1,4 @@
-"""S3 stops answering mid-upload (moto frozen with SIGSTOP: connections open, no replies).
+"""S3 stops answering mid-upload (the S3 server frozen with SIGSTOP: connections open, no replies).
 
 tusgate bounds its S3 requests by a retry budget of about 30 s (s3.rs: "a PATCH waiting on a
 dead S3 answers 500 (retryable) within this"), so the PATCH in flight must fail with a
