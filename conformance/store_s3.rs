@@ -250,3 +250,41 @@ async fn keep_publishes_one_of_two_racing_uploads_and_never_replaces() {
         );
     }
 }
+
+/// B read the state, then A's request claimed before B's did: B is still the newer request and
+/// wins (tusd's hand-over semantics, across instances), and A, still streaming, is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newer_request_wins_a_claim_race() {
+    let (a, b) = two_instances("fence-race", Overwrite::Replace).await;
+    let key = format!("fence-race/public/{}.bin", UploadId::generate());
+    let len = 2 * MIB;
+    let data = pattern(len, 6);
+    let info = tokened(&a, len, &key).await;
+    let on_a = a.info(&info.id).await.expect("info on a");
+    let mut on_b = b.info(&info.id).await.expect("info on b");
+    // A claims and starts streaming after B's read.
+    let (feed, fed) = tokio::sync::mpsc::channel(4);
+    feed.send(Bytes::from(pattern(MIB, 7))).await.unwrap();
+    let a = std::sync::Arc::new(a);
+    let a_task = {
+        let a = std::sync::Arc::clone(&a);
+        tokio::spawn(async move { a.append(&on_a, &mut Fed(fed)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    append(&b, &mut on_b, &data).await;
+    assert_eq!(on_b.offset, len as u64, "B's request went through");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(3), a_task)
+        .await
+        .expect("A stops")
+        .expect("join");
+    assert!(
+        matches!(stopped, Err(StorageError::TakenOver)),
+        "{stopped:?}"
+    );
+    drop(feed);
+    assert_eq!(
+        b.complete(&mut on_b).await.expect("complete"),
+        Completion::Finished
+    );
+    assert!(published(&b, &key).await == data);
+}

@@ -489,6 +489,35 @@ impl S3Store {
         })
     }
 
+    /// Claims for a request that has read no body yet. If another request claimed between this
+    /// one's read of the state and its claim, this one is still the newer request, and the newest
+    /// request for an upload wins (as with tusd's lock hand-over): it reads the state again and
+    /// claims again, as long as the upload is still where the request found it (same offset and
+    /// length; otherwise its `Upload-Offset` no longer holds and it must not write).
+    async fn claim_newest(
+        &self,
+        info: &UploadInfo,
+        mut known: Known,
+        parts: usize,
+    ) -> Result<Lease> {
+        for _ in 0..3 {
+            match self.claim(info, &known, parts).await {
+                Err(StorageError::TakenOver) => {
+                    let (now, again) = self.load(&info.id).await?;
+                    let unchanged = now.offset == info.offset
+                        && now.length == info.length
+                        && !again.state.object_written;
+                    if !unchanged {
+                        return Err(StorageError::TakenOver);
+                    }
+                    known = again;
+                }
+                claimed => return claimed,
+            }
+        }
+        Err(StorageError::TakenOver)
+    }
+
     /// The next reserved part index, reserving more (one CAS, which also notices a takeover)
     /// when this request's numbers are used up.
     async fn next_part_index(&self, info: &UploadInfo, lease: &mut Lease) -> Result<usize> {
@@ -1079,10 +1108,11 @@ impl Store for S3Store {
                 etag: known.etag.clone(),
                 claim,
             },
-            None => self.claim(info, &known, wanted).await?,
+            None => self.claim_newest(info, known, wanted).await?,
         };
         // The claim is spent either way: a later append claims anew.
         self.remember(&info.id, lease.committed.clone(), lease.etag.clone());
+        let old_tail = lease.committed.tail;
         let old_bytes = match old_tail {
             Some(tail) => Some(self.read_tail(&info.id, tail).await?),
             None => None,
