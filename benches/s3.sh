@@ -120,12 +120,14 @@ fi
 echo "$$ $SEAWEEDFS_PID" > "$SCRATCH/inner.pids"
 RESULTS=$SCRATCH/results.jsonl
 : > "$RESULTS"
+rm -f "$LOGS"/tusgate*.log "$LOGS"/tusd*.log
 
 PIDS=()
 BENCH_PID=
 cleanup() {
     local p
     rm -f "$SCRATCH/inner.pids"
+    cp "${SEAWEEDFS_LOG:-/dev/null}" "$LOGS/weed.log" 2>/dev/null
     [[ -n "$BENCH_PID" ]] && kill "$BENCH_PID" 2>/dev/null
     for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null; done
     sleep 0.3
@@ -192,9 +194,11 @@ wait_url() {
 URLS=()
 SPIDS=()
 SPREAD=upload
-# start_config CONFIG BUCKET DIR: starts the config's server instances on BUCKET.
+# start_config CONFIG BUCKET DIR LOGNAME: starts the config's server instances on BUCKET, their
+# output in $LOGS/LOGNAME-<instance>.log (a name per run: a log left by an earlier run must
+# never be read for this run's URL).
 start_config() {
-    local config=$1 bucket=$2 dir=$3 n=1 i pid url
+    local config=$1 bucket=$2 dir=$3 logname=$4 n=1 i pid url log
     URLS=(); SPIDS=(); SPREAD=upload
     case $config in
         tusgate1) n=1 ;; tusgate2) n=2 ;; tusgate3) n=3 ;; tusgate3r) n=3; SPREAD=request ;;
@@ -203,13 +207,15 @@ start_config() {
     esac
     for i in $(seq 1 "$n"); do
         mkdir -p "$dir/$i/tmp"
+        log=$LOGS/$logname-$i.log
+        rm -f "$log"
         case $config in
             tusgate*)
                 # Instances sharing a bucket need the same secrets, or none: tokenless here.
                 # shellcheck disable=SC2086
                 TMPDIR="$dir/$i/tmp" "$TUSGATE" --host 127.0.0.1 --port 0 --upload-dir "$dir/$i" \
                     --allow-uploads-without-token --verbose=false --s3-bucket "$bucket" \
-                    $TUSGATE_ARGS >"$LOGS/$config-$i.log" 2>&1 &
+                    $TUSGATE_ARGS >"$log" 2>&1 &
                 ;;
             tusd*)
                 local extra=()
@@ -219,13 +225,13 @@ start_config() {
                     AWS_SECRET_ACCESS_KEY=$STORAGE_SECRET_KEY AWS_REGION=$STORAGE_REGION \
                     "$TUSD" -host 127.0.0.1 -port 0 -upload-dir "$dir/$i" -verbose=false \
                     -s3-bucket "$bucket" -s3-endpoint "$STORAGE_ENDPOINT_URL" "${extra[@]}" \
-                    $TUSD_ARGS >"$LOGS/$config-$i.log" 2>&1 &
+                    $TUSD_ARGS >"$log" 2>&1 &
                 ;;
         esac
         pid=$!
         PIDS+=("$pid"); SPIDS+=("$pid")
-        url=$(wait_url "$LOGS/$config-$i.log" "$pid") \
-            || { log "$config instance $i did not start:"; tail -5 "$LOGS/$config-$i.log" >&2; return 1; }
+        url=$(wait_url "$log" "$pid") \
+            || { log "$config instance $i did not start:"; tail -5 "$log" >&2; return 1; }
         URLS+=("$url")
     done
 }
@@ -280,7 +286,7 @@ config_round() { # CONFIG ROUND
     for w in $WORKLOADS; do
         # Fresh processes for every run: a server keeps memory it once needed (allocators
         # rarely give it back), which would hide the next run's peak.
-        if start_config "$config" "$bucket" "$dir/$w"; then
+        if start_config "$config" "$bucket" "$dir/$w" "$config-r$round-$w"; then
             case $w in
                 par8) run_bench "$config" par8 "$round" -w parallel -n "$PAR_N" -c "$PAR_N" \
                     --size "$PAR_SIZE" --chunk "$CHUNK" "${sha[@]}" ;;
@@ -326,14 +332,18 @@ head, rest = text.split(begin, 1)
 _, tail = rest.split(end, 1)
 stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
 rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                        ":!benches/README.md"],
                        capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 cores = sum(1 for l in open("/proc/cpuinfo") if l.startswith("processor"))
 mem_gib = round(int(open("/proc/meminfo").readline().split()[1]) / 2**20)
 kernel = open("/proc/sys/kernel/osrelease").read().strip()
-weed = subprocess.run([root + "/interop/s3/.venv/bin/weed", "version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
-machine = f"{cores} vCPU {cpu}, {mem_gib} GiB, Linux {kernel}, all traffic on 127.0.0.1; {weed or 'weed'}"
+import re
+weed = re.search(r"\b\d+\.\d+(\.\d+)?\b", subprocess.run([root + "/interop/s3/.venv/bin/weed", "version"],
+                                                         capture_output=True, text=True).stdout)
+machine = (f"{cores} vCPU {cpu}, {mem_gib} GiB, Linux {kernel}, all traffic on 127.0.0.1; "
+           f"SeaweedFS {weed.group(0) if weed else '?'} (weed mini)")
 open(readme, "w").write(f"{head}{begin}\nMeasured {stamp} at {rev}{' (+ uncommitted changes)' if dirty else ''} on {machine}:\n\n{table}{end}{tail}")
 print(f"updated {readme}", file=sys.stderr)
 PY
