@@ -3,8 +3,8 @@
 # s3store on the same SeaweedFS. Throughput, server CPU per GiB (the figure that scales on a
 # 2-core machine), the S3 server's own CPU (it shares the cores), and peak RSS per run.
 #
-#   benches/s3.sh                       # defaults: 4 configurations × 3 rounds, ~6-8 min on 2 shared cores
-#   ROUNDS=1 PAR_SIZE=16MiB ONE_SIZE=8MiB SMALL_N=100 benches/s3.sh    # smoke run, ~2 min
+#   benches/s3.sh                       # defaults: 4 configurations × 3 rounds, ~8 min on 2 shared cores
+#   ROUNDS=1 PAR_SIZE=16MiB ONE_SIZE=8MiB SMALL_N=100 benches/s3.sh    # smoke run, ~1-2 min
 #   UPDATE_README=1 benches/s3.sh       # also write the table into benches/README.md
 #   CONFIGS="tusgate1 tusgate3 tusgate3r tusd tusd_nohash" benches/s3.sh
 #   TUSGATE_ARGS="--s3-part-size 16MiB" TUSD_ARGS="-s3-part-size 16777216" benches/s3.sh
