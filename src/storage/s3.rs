@@ -1496,7 +1496,11 @@ fn build(config: &S3Config, patient: bool) -> Result<AmazonS3, String> {
         .with_region(&config.region)
         .with_retry(retry)
         // GCS has no DeleteObjects, and B2 rejects its checksum header.
-        .with_disable_bulk_delete(true);
+        .with_disable_bulk_delete(true)
+        // No SHA-256 of every part for the request signature: it was half of tusgate's CPU on
+        // S3 uploads (benches/s3.sh, perf). TLS (or the loopback) protects the bytes in transit,
+        // as with tusd's -s3-disable-content-hashes.
+        .with_unsigned_payload(true);
     match (&config.access_key, &config.secret_key) {
         (Some(key), Some(secret)) => {
             let secret = String::from_utf8(secret.expose().to_vec())
