@@ -1549,28 +1549,24 @@ mod tests {
                 .count()
         };
         assert_eq!((patches_at(0), patches_at(1), patches_at(2)), (6, 6, 6));
-        let heads_elsewhere = seen
-            .iter()
-            .filter(|l| l.starts_with("HEAD"))
-            .filter(|l| {
-                let server = l.rsplit('@').next().unwrap_or("");
-                !l.contains(&format!("/files/u{server}-"))
-            })
-            .count();
+        // Requests of `method` sent to a server other than the one that created the upload.
+        let elsewhere = |method: &str| {
+            seen.iter()
+                .filter(|l| l.starts_with(method))
+                .filter(|l| {
+                    let server = l.rsplit('@').next().unwrap_or("");
+                    !l.contains(&format!("/files/u{server}-"))
+                })
+                .count()
+        };
         assert_eq!(
-            heads_elsewhere, 0,
+            elsewhere("HEAD"),
+            0,
             "HEAD goes to the creating server: {seen:?}"
         );
-        let patches_elsewhere = seen
-            .iter()
-            .filter(|l| l.starts_with("PATCH"))
-            .filter(|l| {
-                let server = l.rsplit('@').next().unwrap_or("");
-                !l.contains(&format!("/files/u{server}-"))
-            })
-            .count();
         assert_eq!(
-            patches_elsewhere, 12,
+            elsewhere("PATCH"),
+            12,
             "two of each upload's three PATCHes go elsewhere"
         );
     }
