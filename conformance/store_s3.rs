@@ -24,6 +24,9 @@ fn config(prefix: &str) -> S3Config {
         create_bucket: true,
         overwrite: tusgate::storage::Overwrite::Replace,
         single_instance: false,
+        // Two parts: less than one upload's pipeline (a part filling, two in flight), so
+        // every multi-part write also waits for its own parts to release the budget.
+        max_buffer: 10 << 20,
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// At least 1.
     pub max_connections: usize,
+    /// SO_RCVBUF of accepted TCP connections; `None` leaves the kernel's autotuning.
+    pub tcp_receive_buffer: Option<usize>,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
     pub worker_threads: Option<usize>,
@@ -145,28 +147,47 @@ to accept uploads from anyone, as plain tusd does"
         };
         let s3 = match &args.s3_bucket {
             None => None,
-            Some(bucket) => Some(S3Config {
-                bucket: bucket.clone(),
-                endpoint: args.s3_endpoint.clone().filter(|e| !e.is_empty()),
-                region: args.s3_region.clone(),
-                access_key: args.s3_access_key.clone(),
-                secret_key: read_secret(
-                    "S3 secret key",
-                    args.s3_secret_key.as_deref(),
-                    args.s3_secret_key_file.as_deref(),
-                )?,
-                use_ssl: args.s3_use_ssl && !args.s3_disable_ssl,
-                verify_ssl: args.s3_verify_ssl,
-                prefix: args.s3_object_prefix.clone(),
-                part_size: u64::try_from(args.s3_part_size)
+            Some(bucket) => {
+                let part_size = u64::try_from(args.s3_part_size)
                     .ok()
                     .filter(|&size| size >= 5 << 20)
-                    .ok_or("--s3-part-size must be at least 5 MiB (5242880)")?,
-                create_bucket: args.s3_create_bucket,
-                overwrite: args.overwrite,
-                single_instance: args.s3_single_instance,
-            }),
+                    .ok_or("--s3-part-size must be at least 5 MiB (5242880)")?;
+                // Every upload fills one whole part before sending it: a smaller budget could
+                // never hold one.
+                let max_buffer = u64::try_from(args.s3_max_buffer)
+                    .ok()
+                    .filter(|&bytes| bytes >= part_size)
+                    .ok_or_else(|| {
+                        format!(
+                            "--s3-max-buffer ({}) must be at least --s3-part-size ({part_size}): \
+every upload holds one whole part in memory before sending it",
+                            args.s3_max_buffer
+                        )
+                    })?;
+                Some(S3Config {
+                    bucket: bucket.clone(),
+                    endpoint: args.s3_endpoint.clone().filter(|e| !e.is_empty()),
+                    region: args.s3_region.clone(),
+                    access_key: args.s3_access_key.clone(),
+                    secret_key: read_secret(
+                        "S3 secret key",
+                        args.s3_secret_key.as_deref(),
+                        args.s3_secret_key_file.as_deref(),
+                    )?,
+                    use_ssl: args.s3_use_ssl && !args.s3_disable_ssl,
+                    verify_ssl: args.s3_verify_ssl,
+                    prefix: args.s3_object_prefix.clone(),
+                    part_size,
+                    create_bucket: args.s3_create_bucket,
+                    max_buffer,
+                    overwrite: args.overwrite,
+                    single_instance: args.s3_single_instance,
+                })
+            }
         };
+        let tcp_receive_buffer = usize::try_from(args.tcp_receive_buffer).map_err(
+            |_| "--tcp-receive-buffer must be 0 (the kernel's autotuning) or a size in bytes",
+        )?;
         if args.network_timeout.is_zero() {
             // Every connection would be closed before its first request could arrive.
             return Err("--network-timeout must be greater than 0".into());
@@ -211,6 +232,7 @@ to accept uploads from anyone, as plain tusd does"
                 0 => crate::server::default_max_connections(crate::server::open_file_limit()),
                 n => n,
             },
+            tcp_receive_buffer: Some(tcp_receive_buffer).filter(|&n| n > 0),
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
             worker_threads: args.worker_threads.filter(|&n| n > 0),
@@ -373,6 +395,13 @@ pub struct ServeArgs {
     /// Respect X-Forwarded-Host/-Proto and Forwarded when building upload URLs.
     #[arg(long, env = "TUSGATE_BEHIND_PROXY", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
     pub behind_proxy: bool,
+    /// Receive buffer (SO_RCVBUF) of accepted TCP connections in bytes; 0 leaves it to the
+    /// kernel's autotuning. It bounds what the kernel queues for a connection tusgate is not
+    /// reading (an S3 upload waiting for --s3-max-buffer; autotuned buffers can grow to
+    /// net.ipv4.tcp_rmem's maximum each) and caps one connection's upload rate at about this
+    /// much per round trip. The kernel doubles the value and caps it at net.core.rmem_max.
+    #[arg(long, env = "TUSGATE_TCP_RECEIVE_BUFFER", default_value = "0", value_parser = parse_go_i64, help_heading = "Listening")]
+    pub tcp_receive_buffer: i64,
     /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on.
     #[arg(long, env = "TUSGATE_ENABLE_H2C", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
     pub enable_h2c: bool,
@@ -521,6 +550,12 @@ pub struct ServeArgs {
     /// Size of every multipart part in bytes (at least 5 MiB; fixed per upload).
     #[arg(long, env = "TUSGATE_S3_PART_SIZE", default_value = "8388608", value_parser = parse_go_i64, help_heading = "S3 storage")]
     pub s3_part_size: i64,
+    /// Most bytes of upload parts held in memory by all uploads together (default 256 MiB; at
+    /// least --s3-part-size). An upload that finds it spent stops reading its request body
+    /// until other uploads' parts have reached S3, so clients slow down instead of memory
+    /// growing.
+    #[arg(long, env = "TUSGATE_S3_MAX_BUFFER", default_value = "268435456", value_parser = parse_go_i64, help_heading = "S3 storage")]
+    pub s3_max_buffer: i64,
     /// Create the bucket at startup if it does not exist.
     #[arg(long, env = "STORAGE_CREATE_BUCKET", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
     pub s3_create_bucket: bool,
@@ -672,7 +707,8 @@ const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
     const LOCKER: Unsupported =
         Warn("upload locks are in-process and hand over immediately; no lock files are polled");
     const S3_PARTS: Unsupported = Warn(
-        "S3 parts have one fixed size per upload (--s3-part-size) and two are in flight per PATCH",
+        "S3 parts have one fixed size per upload (--s3-part-size), two are in flight per PATCH, \
+and --s3-max-buffer bounds their memory",
     );
     const TLS: Unsupported =
         Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
@@ -944,6 +980,39 @@ mod tests {
         let cli = Cli::try_parse_from(out.args).expect("parses");
         let error = Config::from_args(&cli.serve).expect_err("refused");
         assert!(error.contains("--network-timeout"), "{error}");
+    }
+
+    #[test]
+    fn the_s3_buffer_must_hold_a_part() {
+        let serve = |extra: &[&str]| {
+            let mut args = vec!["tusd", "-allow-uploads-without-token", "-s3-bucket=b"];
+            args.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(normalize(&args).args).expect("parses");
+            Config::from_args(&cli.serve).map(|c| c.s3.expect("s3"))
+        };
+        let default = serve(&[]).expect("defaults are valid");
+        assert_eq!(
+            (default.max_buffer, default.part_size),
+            (256 << 20, 8 << 20)
+        );
+        let tight = serve(&["-s3-part-size=6291456", "-s3-max-buffer=6291456"]).expect("one part");
+        assert_eq!(tight.max_buffer, 6 << 20);
+        let error = serve(&["-s3-max-buffer=8388607"]).expect_err("below one part");
+        assert!(error.contains("--s3-max-buffer (8388607)"), "{error}");
+        assert!(serve(&["-s3-max-buffer=-1"]).is_err());
+    }
+
+    #[test]
+    fn the_tcp_receive_buffer_is_optional() {
+        let config = |extra: &[&str]| {
+            let mut args = vec!["tusd", "-allow-uploads-without-token"];
+            args.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(normalize(&args).args).expect("parses");
+            Config::from_args(&cli.serve).map(|c| c.tcp_receive_buffer)
+        };
+        assert_eq!(config(&[]), Ok(None), "autotuning by default");
+        assert_eq!(config(&["-tcp-receive-buffer=262144"]), Ok(Some(262144)));
+        assert!(config(&["-tcp-receive-buffer=-1"]).is_err());
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub async fn run(
         };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = accept(&listener) => accepted,
+            accepted = accept(&listener, app.config.tcp_receive_buffer) => accepted,
         };
         let io = match accepted {
             Ok(io) => {
@@ -528,13 +528,18 @@ impl AsyncWrite for Tracked {
     }
 }
 
-async fn accept(listener: &Listener) -> io::Result<Box<dyn Io>> {
+async fn accept(listener: &Listener, receive_buffer: Option<usize>) -> io::Result<Box<dyn Io>> {
     Ok(match listener {
         Listener::Tcp(l) => {
             let (stream, _) = l.accept().await?;
             // Small responses (204s) must not wait for Nagle. This fails only for a peer that
             // is already gone, which serving finds out soon enough.
             let _ = stream.set_nodelay(true);
+            if let Some(size) = receive_buffer {
+                // --tcp-receive-buffer: what the kernel may queue while nobody reads (the same
+                // failure as above is as harmless).
+                let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&stream, size);
+            }
             Box::new(stream)
         }
         Listener::Unix(l, _) => Box::new(l.accept().await?.0),

@@ -5,6 +5,7 @@
 //! types, so a backend can be tested without a server. Errors are semantic: a missing upload
 //! is [`StorageError::NotFound`] whatever the backend says underneath.
 
+pub mod budget;
 pub mod local;
 pub mod s3;
 #[doc(hidden)]
@@ -114,10 +115,19 @@ pub trait ByteSource: Send {
         false
     }
 
-    /// At most how many more bytes this source can deliver, if known (a declared
-    /// Content-Length): lets a backend reserve what it needs up front.
-    fn size_hint(&self) -> Option<u64> {
+    /// At most how many more bytes this source can deliver, if it knows (a request body knows
+    /// its `Content-Length`, or the room left in the upload). Sizes the S3 buffer reservations
+    /// ([`budget`]) so a small PATCH does not reserve a whole part.
+    fn remaining(&self) -> Option<u64> {
         None
+    }
+
+    /// Ready once the source will deliver nothing more (it ended, or stopped for a reason of
+    /// its own: the upload's lock was asked for, the server shuts down), without reading any
+    /// data. For a consumer that waits for something else before it reads on (the S3 buffer
+    /// budget), so the wait ends when reading would end. Never ready by default.
+    fn poll_stopped(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
     }
 }
 

@@ -19,8 +19,9 @@
 //! Part size is fixed per upload and recorded in its state (R2 rejects unequal parts, also
 //! across restarts): `--s3-part-size`, raised for huge uploads so that half of S3's 10,000 part
 //! numbers hold the declared length (the other half absorbs numbers reserved by PATCHes that
-//! broke off). Memory per PATCH is bounded by part size × (parts in flight + 1). No temporary
-//! files. The object is written only after the last byte is committed: in one PUT if the upload
+//! broke off). Memory per PATCH is bounded by part size × (parts in flight + 1), and that of all
+//! PATCHes together by `--s3-max-buffer` (the [`Budget`]: a part's bytes are reserved before it
+//! is filled and released when S3 has it; see `budget.rs`). No temporary files. The object is written only after the last byte is committed: in one PUT if the upload
 //! never filled a part, otherwise by completing the multipart upload. No checksum headers (B2
 //! rejects them) and no bulk delete (GCS lacks it).
 //!
@@ -93,6 +94,7 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use super::budget::Budget;
 use super::{
     ByteSource, ByteStream, Completion, Overwrite, ReadObject, Readable, Result, StorageError,
     Store, next_chunk, tusd_info,
@@ -132,6 +134,8 @@ pub struct S3Config {
     pub overwrite: Overwrite,
     /// Only this instance uses the bucket: no conditional writes (for buckets without them).
     pub single_instance: bool,
+    /// Most bytes of parts held in memory by all uploads together (`--s3-max-buffer`).
+    pub max_buffer: u64,
 }
 
 /// An upload's backend state, stored in its `.info` under `TusgateBackend`.
@@ -238,6 +242,8 @@ pub struct S3Store {
     overwrite: Overwrite,
     /// Conditional writes fence other instances (off with `--s3-single-instance`).
     fenced: bool,
+    /// Bounds the bytes of parts in memory, across all uploads.
+    budget: Budget,
     /// The state read by the last `info` of each upload. Every request reads `info` under the
     /// upload's lock before changing anything, so this is current for the request that holds
     /// the lock; entries go when an upload completes or is terminated.
@@ -262,6 +268,7 @@ impl S3Store {
             part_size: config.part_size.max(MIN_PART_SIZE),
             overwrite: config.overwrite,
             fenced: !config.single_instance,
+            budget: Budget::new(config.max_buffer),
             known: Mutex::new(HashMap::new()),
         };
         if config.create_bucket {
@@ -613,14 +620,18 @@ impl S3Store {
         &self,
         info: &UploadInfo,
         lease: &mut Lease,
-        old_tail: Option<Bytes>,
         source: &mut (dyn ByteSource + '_),
     ) -> Result<(S3State, u64, Option<Bytes>)> {
         let part_size = lease.committed.part_size;
         let object = lease.committed.object_path()?;
         let mut buffer = PartBuffer::default();
-        if let Some(tail) = old_tail {
-            buffer.push(tail);
+        // Budget: the first part's bytes, the old tail included, are reserved before any is
+        // read.
+        let tail = lease.committed.tail;
+        let tail_len = tail.map_or(0, |t| t.size);
+        let mut permit = self.budget.reserve(part_size, tail_len, source).await;
+        if let Some(tail) = tail {
+            buffer.push(self.read_tail(&info.id, tail).await?);
         }
         let already = lease.committed.stored();
         let mut received = 0u64;
@@ -662,10 +673,15 @@ impl S3Store {
                     object.clone(),
                     payload.content_length() as u64,
                 );
+                // Budget: the part's permit goes with it, released when its upload ends; the
+                // next part is reserved only after that, before its bytes are read.
+                let held = permit.take();
                 let job = tokio::spawn(async move {
+                    let _held = held;
                     bounded(size, s3.put_part(&object, &multipart_id, index, payload)).await
                 });
                 in_flight.push_back((index, size, job));
+                permit = self.budget.reserve(part_size, buffer.len(), source).await;
             }
         }
         for (index, size, job) in in_flight {
@@ -1095,7 +1111,7 @@ impl Store for S3Store {
         let old_tail = known.state.tail;
         // Part numbers this request may need, so that it usually reserves them in its claim.
         let expected = source
-            .size_hint()
+            .remaining()
             .or_else(|| info.length.map(|len| len.saturating_sub(info.offset)))
             .unwrap_or(0);
         let wanted = (old_tail.map_or(0, |t| t.size) + expected).div_ceil(known.state.part_size);
@@ -1113,11 +1129,7 @@ impl Store for S3Store {
         // The claim is spent either way: a later append claims anew.
         self.remember(&info.id, lease.committed.clone(), lease.etag.clone());
         let old_tail = lease.committed.tail;
-        let old_bytes = match old_tail {
-            Some(tail) => Some(self.read_tail(&info.id, tail).await?),
-            None => None,
-        };
-        let written = self.write(info, &mut lease, old_bytes, source).await;
+        let written = self.write(info, &mut lease, source).await;
         // Whatever happened, the reservations are committed (a CAS made them).
         self.remember(&info.id, lease.committed.clone(), lease.etag.clone());
         let (state, received, tail_bytes) = written?;

@@ -66,7 +66,7 @@ impl ByteSource for Chunks {
         self.accept
     }
 
-    fn size_hint(&self) -> Option<u64> {
+    fn remaining(&self) -> Option<u64> {
         Some(self.chunks.iter().map(|c| c.len() as u64).sum())
     }
 }

@@ -1,7 +1,11 @@
 //! The request body as a [`ByteSource`] for storage: it streams frames as they arrive and
 //! stops early, remembering why, when
-//! - nothing arrives for the network timeout (the timer restarts with every frame, so a long
-//!   upload is never cut while it makes progress): `ERR_READ_TIMEOUT`;
+//! - nothing arrives for the network timeout while storage waits for it: `ERR_READ_TIMEOUT`.
+//!   The timer starts when storage asks for the chunk after the one it was last given, not
+//!   when that one arrived: a long upload is never cut while it makes progress, and time
+//!   storage spends elsewhere between two reads (waiting for S3, or for the S3 buffer budget,
+//!   while the client cannot send because nobody reads) does not count as the client's
+//!   silence;
 //! - another request for the upload asks for the lock: `ERR_UPLOAD_INTERRUPTED`;
 //! - the server shuts down: `ERR_SERVER_SHUTDOWN`;
 //! - the client goes away: `ERR_UNEXPECTED_EOF` or `ERR_CONNECTION_RESET`;
@@ -94,6 +98,9 @@ pub struct BodySource<B> {
     delivered: u64,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    /// `idle` runs for the current wait; cleared when a chunk is delivered, so the next call
+    /// restarts it (once per chunk, as often as a per-frame reset).
+    idle_running: bool,
     interrupt: Pin<Box<WaitForCancellationFutureOwned>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     checksum: Option<(Hasher, Vec<u8>)>,
@@ -114,6 +121,7 @@ where
             delivered: 0,
             idle: Box::pin(tokio::time::sleep(stops.idle_timeout)),
             idle_timeout: stops.idle_timeout,
+            idle_running: false,
             interrupt: Box::pin(stops.interrupt),
             shutdown: Box::pin(stops.shutdown),
             checksum: checksum.map(|c| (Hasher::new(c.algorithm), c.digest)),
@@ -155,6 +163,11 @@ where
         if self.shutdown.as_mut().poll(cx).is_ready() {
             return self.stop(Error::ServerShutdown);
         }
+        if !self.idle_running {
+            let deadline = Instant::now() + self.idle_timeout;
+            self.idle.as_mut().reset(deadline);
+            self.idle_running = true;
+        }
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -175,8 +188,7 @@ where
                         }
                     }
                     self.delivered += data.len() as u64;
-                    let deadline = Instant::now() + self.idle_timeout;
-                    self.idle.as_mut().reset(deadline);
+                    self.idle_running = false;
                     if let Some((hasher, _)) = self.checksum.as_mut() {
                         hasher.update(&data);
                     }
@@ -201,8 +213,27 @@ where
         self.checksum.is_some()
     }
 
-    fn size_hint(&self) -> Option<u64> {
-        Some(self.limit - self.delivered)
+    fn remaining(&self) -> Option<u64> {
+        Some(if self.done {
+            0
+        } else {
+            self.limit - self.delivered
+        })
+    }
+
+    fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.done {
+            if self.interrupt.as_mut().poll(cx).is_ready() {
+                let _ = self.stop(Error::UploadInterrupted);
+            } else if self.shutdown.as_mut().poll(cx).is_ready() {
+                let _ = self.stop(Error::ServerShutdown);
+            }
+        }
+        if self.done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn accept(&mut self) -> bool {
@@ -306,6 +337,59 @@ mod tests {
         assert_eq!(drain(&mut source).await, b"ab");
         assert!(matches!(source.take_stop(), Some(Error::ReadTimeout)));
         drop(tx);
+    }
+
+    /// Storage that does not read for longer than the idle timeout (waiting for S3 or for the
+    /// buffer budget) must not make the next read time out at once: the client could not send
+    /// while nobody read. Only silence while storage waits for the body counts.
+    #[tokio::test(start_paused = true)]
+    async fn time_spent_not_reading_is_not_silence() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(1);
+        let body = StreamBody::new(tokio_stream_shim::Receiver(rx));
+        let mut source = BodySource::new(body, 10, stops(&i, &s), None);
+        // Before the first read, and between two reads.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let sender = tokio::spawn(async move {
+            for piece in [&b"ab"[..], b"cd"] {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                tx.send(Ok(http_body::Frame::data(Bytes::from_static(piece))))
+                    .await
+                    .expect("send");
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            }
+        });
+        assert_eq!(next_chunk(&mut source).await.as_deref(), Some(&b"ab"[..]));
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(next_chunk(&mut source).await.as_deref(), Some(&b"cd"[..]));
+        assert!(source.take_stop().is_none());
+        // The silence after the last piece is real: the timeout still applies.
+        assert!(next_chunk(&mut source).await.is_none());
+        assert!(matches!(source.take_stop(), Some(Error::ReadTimeout)));
+        sender.abort();
+    }
+
+    #[tokio::test]
+    async fn an_interruption_is_seen_without_reading() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        let mut source = BodySource::new(
+            Full::new(Bytes::from_static(b"data")),
+            4,
+            stops(&i, &s),
+            None,
+        );
+        assert_eq!(source.remaining(), Some(4));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(source.poll_stopped(&mut cx).is_pending());
+        i.cancel();
+        assert!(source.poll_stopped(&mut cx).is_ready());
+        assert_eq!(source.remaining(), Some(0));
+        assert!(
+            next_chunk(&mut source).await.is_none(),
+            "nothing read after the stop"
+        );
+        assert!(matches!(source.take_stop(), Some(Error::UploadInterrupted)));
     }
 
     #[tokio::test]
