@@ -180,6 +180,8 @@ every upload holds one whole part in memory before sending it",
                     part_size,
                     create_bucket: args.s3_create_bucket,
                     max_buffer,
+                    overwrite: args.overwrite,
+                    single_instance: args.s3_single_instance,
                 })
             }
         };
@@ -557,6 +559,10 @@ pub struct ServeArgs {
     /// Create the bucket at startup if it does not exist.
     #[arg(long, env = "STORAGE_CREATE_BUCKET", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
     pub s3_create_bucket: bool,
+    /// Only this instance uses the bucket. For buckets without conditional writes (Backblaze
+    /// B2), which tusgate otherwise refuses because instances sharing them cannot be fenced.
+    #[arg(long, env = "TUSGATE_S3_SINGLE_INSTANCE", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
+    pub s3_single_instance: bool,
 
     // --- Upload tokens ---
     /// HMAC-SHA256 secret of upload tokens (granite-assets `upload_secret`).

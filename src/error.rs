@@ -229,6 +229,8 @@ impl From<StorageError> for Error {
                 Error::StorageFull
             }
             StorageError::Incomplete => Error::IncompleteUpload,
+            // Another instance won the upload: this request stops as a lock hand-over stops it.
+            StorageError::TakenOver => Error::UploadInterrupted,
             other => Error::Storage(other),
         }
     }

@@ -6,7 +6,11 @@
 //! its own (see `tus::write`), so a client that disconnects right after its last byte cannot
 //! cancel it; startup [`recover`]y calls it for uploads a crash left complete but unpublished;
 //! and [`run`] retries the ones whose publish failed for a reason that may pass (disk full,
-//! store unreachable), which [`finish`] records in [`Pending`].
+//! store unreachable), which [`finish`] records in [`Pending`]. On a store shared by instances
+//! (S3), [`run`] also finishes uploads that another instance left complete but unpublished (it
+//! died between the last byte and the publish); the store's fencing makes racing a live
+//! instance safe, and [`finish`] counts an upload only where the store says this call finished
+//! it.
 //!
 //! Invariants:
 //! - every call to [`Store::complete`](crate::storage::Store::complete) holds the upload's lock;
@@ -27,11 +31,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::app::App;
-use crate::storage::StorageError;
+use crate::storage::{Completion, StorageError};
 use crate::upload::{Phase, UploadId, UploadInfo};
 
 /// How often failed publishes are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(2);
+/// How often, on a shared store, uploads other instances left unpublished are looked for…
+const SHARED_RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
+/// …and how long such an upload must have been quiet.
+const SHARED_RECOVERY_QUIET: Duration = Duration::from_secs(10);
 
 /// Uploads whose publish failed and will be retried.
 #[derive(Debug, Default)]
@@ -63,10 +71,15 @@ pub async fn finish(app: &App, info: &mut UploadInfo) -> Result<(), StorageError
     crate::failpoint::hit("upload:stored");
     crate::failpoint::pause("upload:stored").await;
     match app.store.complete(info).await {
-        Ok(()) => {
+        Ok(Completion::Finished) => {
             app.unpublished.remove(&info.id);
             app.metrics.uploads_finished.inc();
             tracing::info!(id = %info.id, size = info.offset, "upload finished");
+            Ok(())
+        }
+        Ok(Completion::AlreadyFinished) => {
+            app.unpublished.remove(&info.id);
+            tracing::info!(id = %info.id, "upload was finished by another instance");
             Ok(())
         }
         Err(e) => {
@@ -89,6 +102,11 @@ fn is_permanent(e: &StorageError) -> bool {
 /// At startup: finishes every upload a crash left complete but unfinished, before the server
 /// takes requests.
 pub async fn recover(app: &App) {
+    recover_older_than(app, Duration::ZERO).await;
+}
+
+/// Finishes every upload that is complete but unfinished and has not changed for `quiet`.
+async fn recover_older_than(app: &App, quiet: Duration) {
     let ids = match app.store.list().await {
         Ok(ids) => ids,
         Err(e) => {
@@ -96,12 +114,14 @@ pub async fn recover(app: &App) {
             return;
         }
     };
+    let now = SystemTime::now();
     for id in ids {
         let Some(_lock) = app.locks.try_lock(&id) else {
             continue;
         };
         if let Ok(mut info) = app.store.info(&id).await {
-            if info.awaits_publish() && finish(app, &mut info).await.is_ok() {
+            let quiet_enough = info.updated.is_none_or(|updated| updated + quiet <= now);
+            if info.awaits_publish() && quiet_enough && finish(app, &mut info).await.is_ok() {
                 tracing::info!(%id, "finished an interrupted publish");
             }
         }
@@ -116,12 +136,21 @@ pub async fn run(app: Arc<App>) {
         lifetime.map(|l| (l / 4).clamp(Duration::from_millis(250), Duration::from_secs(60)));
     let tick = reap_every.map_or(RETRY_INTERVAL, |r| r.min(RETRY_INTERVAL));
     let mut last_reap = tokio::time::Instant::now();
+    let mut last_recovery = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = app.shutdown.cancelled() => return,
             () = tokio::time::sleep(tick) => {}
         }
         retry_publishes(&app).await;
+        // On a shared bucket an instance may die between an upload's last byte and its publish
+        // and never come back: the others finish such uploads once they have been quiet a while
+        // (a live instance finishes its own within moments; racing it would be safe, only
+        // wasteful).
+        if app.store.is_shared() && last_recovery.elapsed() >= SHARED_RECOVERY_INTERVAL {
+            last_recovery = tokio::time::Instant::now();
+            recover_older_than(&app, SHARED_RECOVERY_QUIET).await;
+        }
         if let (Some(lifetime), Some(every)) = (lifetime, reap_every) {
             if last_reap.elapsed() >= every {
                 last_reap = tokio::time::Instant::now();

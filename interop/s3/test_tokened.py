@@ -3,7 +3,7 @@
 One ~19 MiB file (more than two 8 MiB parts plus a tail), uploaded in one PATCH, in 1 MiB
 chunks (every PATCH leaves a tail; parts are cut across PATCHes), and with `parallelUploads: 4`
 (four partial uploads, then the final concatenation). Each time: the object is byte-identical
-(read from moto), carries the token's Content-Type, nothing else is published, no tail or
+(read from the S3 server), carries the token's Content-Type, nothing else is published, no tail or
 multipart upload is left behind, and the download through `/assets/...` returns the same
 bytes (public plain, private signed; Range requests too), while the upload URL reads nothing.
 """

@@ -1,4 +1,4 @@
-"""Issue 9 ("Trust") on the S3 backend: findings 1 and 2, end to end against moto.
+"""Issue 9 ("Trust") on the S3 backend: findings 1 and 2, end to end against moto and SeaweedFS.
 
 conformance/trust.rs pins both on local disk; these are the same promises on S3, where the
 bytes live in a multipart upload, a tail object and finally the object at

@@ -91,6 +91,13 @@ impl Target {
     }
 }
 
+/// An upload: the URL it was created at (index into the plan's targets) and its path there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UploadAt {
+    pub(crate) target: usize,
+    pub(crate) path: String,
+}
+
 /// The bytes every upload is made of: the upload's byte at offset `o` is `bytes[o % len]`.
 /// The length is not a power of two, so equal-sized chunks at different offsets differ and
 /// a server that put chunks in the wrong place fails the sha256 check.
@@ -295,6 +302,11 @@ impl Conn {
             sender: None,
             timeout,
         }
+    }
+
+    /// Where this connection goes.
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
     }
 
     async fn connect(&mut self) -> Result<&mut http1::SendRequest<PatternBody>, String> {

@@ -9,6 +9,10 @@
 //! Uploads are verified afterwards, outside the timed window: `HEAD` must report
 //! `Upload-Offset` equal to the size, and large uploads are read back with `GET` and compared
 //! by sha256 where the server allows downloads.
+//!
+//! Several URLs (instances of one server sharing a store) are used round-robin: upload `i`
+//! goes to URL `i mod n` (`--spread upload`, as a load balancer with affinity), or each of its
+//! requests to the next URL (`--spread request`, one without); GETs go round-robin too.
 
 mod client;
 mod procfs;
@@ -29,9 +33,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::{parse_go_bool, parse_go_duration};
-use client::{Conn, Drain, Pattern, PatternBody, Target, describe};
+use client::{Conn, Drain, Pattern, PatternBody, Target, UploadAt, describe};
 use procfs::{MachineTicks, Processes};
-use report::{ClientUsage, MachineUsage, Report, ServerUsage, Verification};
+use report::{ClientUsage, MachineUsage, ProcessUsage, Report, ServerUsage, Verification};
 use stats::{LatencySummary, Sample, Tally};
 use units::{KIB, MIB, format_bytes, parse_bytes};
 
@@ -69,15 +73,42 @@ impl Workload {
     }
 }
 
+/// How requests are spread over several URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Spread {
+    /// Upload `i` (all its requests) goes to URL `i mod n`; GET `i` likewise.
+    Upload,
+    /// Each request of an upload goes to the next URL: POST to `i mod n`, its k-th PATCH to
+    /// `(i + k) mod n` (HEAD and GET checks afterwards to the creating URL).
+    Request,
+}
+
+impl Spread {
+    fn name(self) -> &'static str {
+        match self {
+            Spread::Upload => "upload",
+            Spread::Request => "request",
+        }
+    }
+}
+
 /// `tusgate bench`: measure a tus server (or a download URL) from this machine.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:
   tusgate bench http://127.0.0.1:8080/files/ --workload single --size 1GiB --pid $(pidof tusgate)
   tusgate bench http://127.0.0.1:1080/files/ -w small -n 2000 -c 16 --warmup 500 --json
-  tusgate bench 'http://127.0.0.1:8080/assets/private/a.bin?md5=…&expires=…' -w download -c 64 -d 10s --threads 2")]
+  tusgate bench 'http://127.0.0.1:8080/assets/private/a.bin?md5=…&expires=…' -w download -c 64 -d 10s --threads 2
+  tusgate bench http://127.0.0.1:8081/files/ http://127.0.0.1:8082/files/ -w parallel --pid $A --pid $B")]
 pub struct BenchArgs {
     /// The tus creation URL (`http://127.0.0.1:8080/files/`), or for `download` the URL to GET.
-    pub url: String,
+    /// Several: instances sharing one store, used round-robin (see --spread).
+    #[arg(required = true, num_args = 1.., value_name = "URL")]
+    pub urls: Vec<String>,
+    /// With several URLs: give each upload to one of them in turn (`upload`), or send each
+    /// request of an upload to the next one (`request`: no affinity).
+    #[arg(long, value_enum, default_value = "upload")]
+    pub spread: Spread,
     /// What to run (a preset of the flags below).
     #[arg(short, long, value_enum, default_value = "single")]
     pub workload: Workload,
@@ -118,8 +149,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
     /// A server process to measure (CPU time, peak RSS), repeatable; its descendants count too.
+    /// Totals are over all of them; each is also reported on its own.
     #[arg(long)]
     pub pid: Vec<u32>,
+    /// A process the server relies on (an S3 server, a database), measured apart from the
+    /// server (CPU time, peak RSS), repeatable.
+    #[arg(long)]
+    pub backend_pid: Vec<u32>,
     /// Worker threads of the load generator (1 = everything on one thread).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -174,8 +210,10 @@ impl Create {
 #[derive(Debug, Clone)]
 struct Plan {
     workload: Workload,
-    url: String,
-    target: Arc<Target>,
+    urls: Vec<String>,
+    /// One per URL, in order.
+    targets: Vec<Arc<Target>>,
+    spread: Spread,
     /// Bytes per upload (0 for downloads).
     size: u64,
     /// PATCH size; `size` for one PATCH.
@@ -198,6 +236,7 @@ struct Plan {
     sha256: bool,
     sha256_min: u64,
     pids: Vec<u32>,
+    backend_pids: Vec<u32>,
     json: bool,
     label: Option<String>,
     progress: bool,
@@ -210,7 +249,14 @@ const SETUP_CONCURRENCY: usize = 8;
 
 impl Plan {
     fn from_args(args: &BenchArgs, stderr_is_tty: bool) -> Result<Plan, String> {
-        let target = Arc::new(Target::parse(&args.url)?);
+        let targets = args
+            .urls
+            .iter()
+            .map(|url| Target::parse(url).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        if targets.is_empty() {
+            return Err("give at least one URL".into());
+        }
         let upload = args.workload != Workload::Download;
         // (size, chunk, count, concurrency, timed creation, rate)
         let preset: (u64, u64, u64, usize, bool, Option<u64>) = match args.workload {
@@ -291,8 +337,9 @@ impl Plan {
         let custom_metadata = headers.iter().any(|(n, _)| n == "upload-metadata");
         Ok(Plan {
             workload: args.workload,
-            url: args.url.clone(),
-            target,
+            urls: args.urls.clone(),
+            targets,
+            spread: args.spread,
             size: if upload { size } else { 0 },
             chunk,
             count,
@@ -311,6 +358,7 @@ impl Plan {
             sha256: !args.no_verify && !args.no_sha256 && upload && size >= args.sha256_min,
             sha256_min: args.sha256_min,
             pids: args.pid.clone(),
+            backend_pids: args.backend_pid.clone(),
             json: args.json,
             label: args.label.clone(),
             progress: stderr_is_tty && !args.quiet,
@@ -319,6 +367,25 @@ impl Plan {
 
     fn is_upload(&self) -> bool {
         self.workload != Workload::Download
+    }
+
+    /// The URL (index into `targets`) of request `nth` of operation `index`: for uploads,
+    /// request 0 is the POST and request k its k-th PATCH; a GET is request 0.
+    fn target_of(&self, index: u64, nth: u64) -> usize {
+        let n = self.targets.len() as u64;
+        let turn = match self.spread {
+            Spread::Upload => index,
+            Spread::Request => index.wrapping_add(nth),
+        };
+        usize::try_from(turn % n.max(1)).unwrap_or(0)
+    }
+
+    /// One (not yet connected) connection per URL.
+    fn connections(&self) -> Vec<Conn> {
+        self.targets
+            .iter()
+            .map(|target| Conn::new(Arc::clone(target), self.timeout))
+            .collect()
     }
 
     /// What one latency sample measures.
@@ -398,8 +465,8 @@ struct Shared {
     deadline: Option<Instant>,
     /// Payload bytes handed to connections (uploads) or received (downloads), for progress.
     progress: Arc<AtomicU64>,
-    /// Upload paths created before the clock (`Create::Before`), one per operation.
-    created: Vec<String>,
+    /// Uploads created before the clock (`Create::Before`), one per operation.
+    created: Vec<UploadAt>,
     /// Distinguishes the filenames of this run's uploads.
     run_id: String,
 }
@@ -413,6 +480,16 @@ async fn execute(plan: Plan) -> Result<Report, String> {
             .map_or(0, |d| d.as_millis())
     );
     let mut processes = match plan.pids.as_slice() {
+        [] => None,
+        pids => Some(Processes::discover(pids)?),
+    };
+    // Each --pid on its own too (instances of one server), and the backend apart.
+    let mut each = plan
+        .pids
+        .iter()
+        .map(|&pid| Processes::discover(&[pid]))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut backend = match plan.backend_pids.as_slice() {
         [] => None,
         pids => Some(Processes::discover(pids)?),
     };
@@ -464,6 +541,16 @@ async fn execute(plan: Plan) -> Result<Report, String> {
         peak_reset = procs.reset_peak_rss();
         rss_before_kib = procs.rss_kib();
     }
+    for procs in &mut each {
+        procs.refresh();
+    }
+    let mut backend_peak_reset = false;
+    let mut backend_rss_before_kib = 0;
+    if let Some(procs) = backend.as_mut() {
+        procs.refresh();
+        backend_peak_reset = procs.reset_peak_rss();
+        backend_rss_before_kib = procs.rss_kib();
+    }
     let shared = Arc::new(Shared {
         deadline: plan.duration.map(|d| Instant::now() + d),
         plan: plan.clone(),
@@ -474,6 +561,8 @@ async fn execute(plan: Plan) -> Result<Report, String> {
         run_id,
     });
     let server_cpu_before = processes.as_ref().map(Processes::cpu_seconds);
+    let each_cpu_before: Vec<f64> = each.iter().map(Processes::cpu_seconds).collect();
+    let backend_cpu_before = backend.as_ref().map(Processes::cpu_seconds);
     let own_cpu_before = procfs::own_cpu_seconds();
     let machine_before = MachineTicks::now();
     let mut phase = run_phase(Arc::clone(&shared), "run", processes.as_mut()).await;
@@ -483,7 +572,7 @@ async fn execute(plan: Plan) -> Result<Report, String> {
         procs.refresh();
         // A process that exited meanwhile no longer counts: never report negative time.
         let cpu = (procs.cpu_seconds() - server_cpu_before.unwrap_or(0.0)).max(0.0);
-        ServerUsage::new(
+        let mut usage = ServerUsage::new(
             procs,
             cpu,
             phase.elapsed,
@@ -494,6 +583,37 @@ async fn execute(plan: Plan) -> Result<Report, String> {
             peak_reset,
             phase.sampled_peak_rss_kib,
             rss_before_kib,
+        );
+        usage.processes = each
+            .iter_mut()
+            .zip(&plan.pids)
+            .zip(&each_cpu_before)
+            .map(|((procs, &pid), before)| {
+                procs.refresh();
+                ProcessUsage::new(
+                    pid,
+                    (procs.cpu_seconds() - before).max(0.0),
+                    phase.tally.bytes,
+                    procs.peak_rss_kib(),
+                )
+            })
+            .collect();
+        usage
+    });
+    let backend = backend.as_mut().map(|procs| {
+        procs.refresh();
+        let cpu = (procs.cpu_seconds() - backend_cpu_before.unwrap_or(0.0)).max(0.0);
+        ServerUsage::new(
+            procs,
+            cpu,
+            phase.elapsed,
+            phase.tally.bytes,
+            phase.uploads(&plan),
+            phase.tally.requests,
+            procs.peak_rss_kib(),
+            backend_peak_reset,
+            0,
+            backend_rss_before_kib,
         )
     });
 
@@ -518,7 +638,7 @@ async fn execute(plan: Plan) -> Result<Report, String> {
         }
         _ => None,
     };
-    Ok(Report::new(
+    let mut report = Report::new(
         &plan,
         &phase,
         latency,
@@ -531,7 +651,9 @@ async fn execute(plan: Plan) -> Result<Report, String> {
         ),
         machine,
         verification,
-    ))
+    );
+    report.backend = backend;
+    Ok(report)
 }
 
 /// The outcome of one phase (warm-up or measured run).
@@ -671,10 +793,10 @@ impl Progress {
     }
 }
 
-/// One connection, operations one after another until none are left.
+/// One connection (per URL), operations one after another until none are left.
 async fn worker(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Sample>) {
     let plan = &shared.plan;
-    let mut conn = Conn::new(Arc::clone(&plan.target), plan.timeout);
+    let mut conns = plan.connections();
     let mut consecutive_errors = 0;
     loop {
         if shared.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -685,9 +807,9 @@ async fn worker(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Sample>) {
             break;
         }
         let failed = if plan.is_upload() {
-            upload_op(&shared, &mut conn, index, &tx).await
+            upload_op(&shared, &mut conns, index, &tx).await
         } else {
-            download_op(&shared, &mut conn, &tx).await
+            download_op(&shared, &mut conns[plan.target_of(index, 0)], &tx).await
         };
         if failed {
             consecutive_errors += 1;
@@ -720,8 +842,8 @@ fn tus_headers(
     headers
 }
 
-/// POSTs a new upload (with `first` bytes of body when creating with upload); returns its
-/// path and the offset the server reported.
+/// POSTs a new upload to the connection's URL (with `first` bytes of body when creating with
+/// upload); returns its path and the offset the server reported.
 async fn post_upload(
     plan: &Plan,
     conn: &mut Conn,
@@ -750,15 +872,9 @@ async fn post_upload(
         PatternBody::empty()
     };
     let headers = tus_headers(plan, ours);
+    let creation = conn.target().path.clone();
     let reply = conn
-        .exchange(
-            Method::POST,
-            &plan.target.path,
-            &headers,
-            body,
-            Drain::Text,
-            None,
-        )
+        .exchange(Method::POST, &creation, &headers, body, Drain::Text, None)
         .await?;
     if reply.status != StatusCode::CREATED {
         return Err(describe("POST", &reply));
@@ -771,7 +887,7 @@ async fn post_upload(
     } else {
         0
     };
-    Ok((plan.target.resolve(location), offset))
+    Ok((conn.target().resolve(location), offset))
 }
 
 /// PATCHes `offset..end` of an upload; Ok(new offset).
@@ -821,7 +937,7 @@ async fn patch_upload(
 /// One upload operation; sends its samples. True if it failed.
 async fn upload_op(
     shared: &Shared,
-    conn: &mut Conn,
+    conns: &mut [Conn],
     index: u64,
     tx: &mpsc::UnboundedSender<Sample>,
 ) -> bool {
@@ -836,9 +952,10 @@ async fn upload_op(
         });
         true
     };
+    let created_at = plan.target_of(index, 0);
     let (path, mut offset) = match plan.create {
         Create::Before => match shared.created.get(index as usize) {
-            Some(path) => (path.clone(), 0),
+            Some(upload) => (upload.path.clone(), 0),
             None => return fail("no upload was created for this operation".into(), 0),
         },
         Create::Timed | Create::WithUpload => {
@@ -849,16 +966,25 @@ async fn upload_op(
             };
             let name = format!("bench-{}-{index}.bin", shared.run_id);
             requests += 1;
+            let conn = &mut conns[created_at];
             match post_upload(plan, conn, &shared.pattern, &shared.progress, &name, first).await {
                 Ok(created) => created,
                 Err(e) => return fail(e, requests),
             }
         }
     };
+    let upload = |path: &str| UploadAt {
+        target: created_at,
+        path: path.to_owned(),
+    };
+    // Request 0 was the POST (here or before the clock).
+    let mut nth = 1;
     while offset < plan.size {
         let end = (offset + plan.chunk).min(plan.size);
         let patch_started = Instant::now();
         requests += 1;
+        let conn = &mut conns[plan.target_of(index, nth)];
+        nth += 1;
         match patch_upload(shared, conn, &path, offset, end).await {
             Ok(new_offset) => {
                 if plan.create == Create::Before {
@@ -866,7 +992,7 @@ async fn upload_op(
                         latency: Some(patch_started.elapsed()),
                         bytes: new_offset - offset,
                         requests,
-                        completed_upload: (new_offset == plan.size).then(|| path.clone()),
+                        completed_upload: (new_offset == plan.size).then(|| upload(&path)),
                         error: None,
                     });
                     requests = 0;
@@ -881,7 +1007,7 @@ async fn upload_op(
             latency: Some(started.elapsed()),
             bytes: plan.size,
             requests,
-            completed_upload: Some(path),
+            completed_upload: Some(upload(&path)),
             error: None,
         });
     }
@@ -892,10 +1018,11 @@ async fn upload_op(
 async fn download_op(shared: &Shared, conn: &mut Conn, tx: &mpsc::UnboundedSender<Sample>) -> bool {
     let plan = &shared.plan;
     let started = Instant::now();
+    let path = conn.target().path.clone();
     let result = conn
         .exchange(
             Method::GET,
-            &plan.target.path,
+            &path,
             &plan.headers,
             PatternBody::empty(),
             Drain::Discard,
@@ -929,12 +1056,13 @@ async fn download_op(shared: &Shared, conn: &mut Conn, tx: &mpsc::UnboundedSende
     failed
 }
 
-/// Creates `plan.count` uploads before the clock starts (a few connections in parallel).
+/// Creates `plan.count` uploads before the clock starts (a few connections in parallel),
+/// upload `i` at the URL its POST would go to in the run.
 async fn create_uploads(
     plan: &Plan,
     pattern: &Pattern,
     run_id: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<UploadAt>, String> {
     let count = usize::try_from(plan.count).map_err(|_| "--count is too large".to_owned())?;
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -944,7 +1072,7 @@ async fn create_uploads(
         let run_id = run_id.to_owned();
         let pattern = pattern.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::new(Arc::clone(&plan.target), plan.timeout);
+            let mut conns = plan.connections();
             let progress = Arc::new(AtomicU64::new(0));
             let mut made = Vec::new();
             loop {
@@ -953,9 +1081,10 @@ async fn create_uploads(
                     break;
                 }
                 let name = format!("bench-{run_id}-{i}.bin");
+                let target = plan.target_of(i, 0);
                 let (path, _) =
-                    post_upload(&plan, &mut conn, &pattern, &progress, &name, 0).await?;
-                made.push((i, path));
+                    post_upload(&plan, &mut conns[target], &pattern, &progress, &name, 0).await?;
+                made.push((i, UploadAt { target, path }));
             }
             Ok::<_, String>(made)
         }));
@@ -966,13 +1095,14 @@ async fn create_uploads(
         all.extend(made);
     }
     all.sort_unstable_by_key(|(i, _)| *i);
-    Ok(all.into_iter().map(|(_, path)| path).collect())
+    Ok(all.into_iter().map(|(_, upload)| upload).collect())
 }
 
-/// HEAD every completed upload (offset == size), then read back the large ones by sha256.
-async fn verify_uploads(plan: &Plan, pattern: &Pattern, paths: &[String]) -> Verification {
+/// HEAD every completed upload (offset == size), then read back the large ones by sha256,
+/// each at the URL it was created at.
+async fn verify_uploads(plan: &Plan, pattern: &Pattern, uploads: &[UploadAt]) -> Verification {
     let mut verification = Verification::default();
-    let paths = Arc::new(paths.to_vec());
+    let paths = Arc::new(uploads.to_vec());
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..SETUP_CONCURRENCY.min(paths.len()) {
@@ -980,15 +1110,17 @@ async fn verify_uploads(plan: &Plan, pattern: &Pattern, paths: &[String]) -> Ver
         let next = Arc::clone(&next);
         let plan = plan.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::new(Arc::clone(&plan.target), plan.timeout);
+            let mut conns = plan.connections();
             let headers = tus_headers(&plan, []);
             let mut failures = Vec::new();
             let mut checked = 0u64;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(path) = paths.get(i) else { break };
+                let Some(UploadAt { target, path }) = paths.get(i) else {
+                    break;
+                };
                 checked += 1;
-                let result = conn
+                let result = conns[*target]
                     .exchange(
                         Method::HEAD,
                         path,
@@ -1035,10 +1167,10 @@ async fn verify_uploads(plan: &Plan, pattern: &Pattern, paths: &[String]) -> Ver
         return verification;
     }
     let expected = pattern.sha256(plan.size);
-    let mut conn = Conn::new(Arc::clone(&plan.target), plan.timeout);
+    let mut conns = plan.connections();
     let headers = tus_headers(plan, []);
-    for path in paths.iter() {
-        let result = conn
+    for UploadAt { target, path } in paths.iter() {
+        let result = conns[*target]
             .exchange(
                 Method::GET,
                 path,
@@ -1133,7 +1265,7 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!((p.count, p.concurrency, p.size), (1, 1, 0));
-        assert_eq!(p.target.path, "/assets/public/a?x=1");
+        assert_eq!(p.targets[0].path, "/assets/public/a?x=1");
         assert!(!p.verify);
     }
 
@@ -1234,6 +1366,209 @@ mod tests {
         assert_eq!((p.workload, p.count, p.size), (Workload::Small, 5, 1 << 20));
         assert!(p.custom_metadata && p.json);
         assert_eq!(p.pids, [1]);
+    }
+
+    #[test]
+    fn several_urls_take_turns() {
+        let p = plan(&[
+            "http://127.0.0.1:1081/files/",
+            "http://127.0.0.1:1082/files/",
+            "http://127.0.0.1:1083/up/",
+            "-w",
+            "chunked",
+        ])
+        .expect("valid");
+        assert_eq!(p.spread, Spread::Upload);
+        let addrs: Vec<_> = p.targets.iter().map(|t| t.addr.as_str()).collect();
+        assert_eq!(
+            addrs,
+            ["127.0.0.1:1081", "127.0.0.1:1082", "127.0.0.1:1083"]
+        );
+        assert_eq!(p.targets[2].path, "/up/");
+        assert_eq!(p.connections().len(), 3);
+        // Per upload: every request of upload i at URL i mod 3.
+        let turns: Vec<_> = (0..7).map(|i| p.target_of(i, 0)).collect();
+        assert_eq!(turns, [0, 1, 2, 0, 1, 2, 0]);
+        assert!((0..10).all(|nth| p.target_of(4, nth) == 1));
+
+        // Per request: the POST of upload i at i mod 3, its k-th PATCH at (i + k) mod 3.
+        let p = plan(&[
+            "http://127.0.0.1:1081/files/",
+            "http://127.0.0.1:1082/files/",
+            "http://127.0.0.1:1083/files/",
+            "--spread",
+            "request",
+        ])
+        .expect("valid");
+        assert_eq!(p.spread, Spread::Request);
+        let requests: Vec<_> = (0..5).map(|nth| p.target_of(1, nth)).collect();
+        assert_eq!(requests, [1, 2, 0, 1, 2]);
+        assert_eq!(
+            p.target_of(u64::MAX, 1),
+            p.target_of(0, 0),
+            "wraps, no overflow"
+        );
+
+        // One URL: always that one.
+        let p = plan(&[URL, "--spread", "request"]).expect("valid");
+        assert!((0..5).all(|i| p.target_of(i, i + 1) == 0));
+
+        assert!(plan(&[URL, "https://example.com/files/"]).is_err());
+        assert!(plan(&["--spread", "request"]).is_err(), "a URL is required");
+    }
+
+    #[tokio::test]
+    async fn uploads_are_spread_over_the_urls() {
+        // Three minimal tus servers: each answers POST with a Location of its own and
+        // PATCH/HEAD with the expected offset, and records what it was asked.
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        type Log = Arc<std::sync::Mutex<Vec<String>>>;
+        async fn serve(listener: tokio::net::TcpListener, name: usize, log: Log) {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let mut stream = tokio::io::BufReader::new(stream);
+                    loop {
+                        let mut head = Vec::new();
+                        loop {
+                            let mut line = String::new();
+                            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push(line.trim_end().to_owned());
+                        }
+                        let header = |name: &str| {
+                            head.iter().find_map(|h| {
+                                let (n, v) = h.split_once(':')?;
+                                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                            })
+                        };
+                        let length: u64 = header("content-length")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let offset: u64 = header("upload-offset")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let mut body = vec![0; usize::try_from(length).unwrap_or(0)];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let request_line = head.first().cloned().unwrap_or_default();
+                        let mut parts = request_line.split(' ');
+                        let (method, path) = (
+                            parts.next().unwrap_or("").to_owned(),
+                            parts.next().unwrap_or("").to_owned(),
+                        );
+                        log.lock()
+                            .expect("not poisoned")
+                            .push(format!("{method} {path} @{name}"));
+                        let reply = match method.as_str() {
+                            "POST" => {
+                                let n = log.lock().expect("not poisoned").len();
+                                format!(
+                                    "HTTP/1.1 201 Created\r\nLocation: /files/u{name}-{n}\r\n\
+                                     Content-Length: 0\r\n\r\n"
+                                )
+                            }
+                            "PATCH" => format!(
+                                "HTTP/1.1 204 No Content\r\nUpload-Offset: {}\r\n\r\n",
+                                offset + length
+                            ),
+                            _ => "HTTP/1.1 200 OK\r\nUpload-Offset: 3072\r\n\
+                                  Content-Length: 0\r\n\r\n"
+                                .to_owned(),
+                        };
+                        if stream.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+        let log: Log = Arc::default();
+        let mut urls = Vec::new();
+        for name in 0..3 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            urls.push(format!(
+                "http://{}/files/",
+                listener.local_addr().expect("address")
+            ));
+            tokio::spawn(serve(listener, name, Arc::clone(&log)));
+        }
+        let run = |spread: &str| {
+            let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+            args.extend([
+                "-w", "small", "-n", "6", "-c", "2", "--size", "3KiB", "--chunk", "1KiB",
+                "--spread", spread,
+            ]);
+            plan(&args).expect("valid")
+        };
+        let requests = |log: &Log| std::mem::take(&mut *log.lock().expect("not poisoned"));
+
+        let report = execute(run("upload")).await.expect("runs");
+        assert!(report.ok, "{}", report.to_table());
+        assert_eq!((report.uploads, report.verify.head_ok), (Some(6), 6));
+        let seen = requests(&log);
+        // 6 uploads × (POST + 3 PATCHes) + 6 HEADs, every upload's requests at one server:
+        // the one named in its Location.
+        assert_eq!(seen.len(), 6 * 4 + 6);
+        for line in &seen {
+            let server = line.rsplit('@').next().expect("named");
+            if let Some(upload) = line
+                .split(' ')
+                .nth(1)
+                .and_then(|p| p.strip_prefix("/files/u"))
+            {
+                assert!(upload.starts_with(server), "{line}: sent to another server");
+            }
+        }
+        for server in 0..3 {
+            let posts = seen
+                .iter()
+                .filter(|l| l.starts_with("POST") && l.ends_with(&format!("@{server}")))
+                .count();
+            assert_eq!(posts, 2, "two uploads per server: {seen:?}");
+        }
+
+        let report = execute(run("request")).await.expect("runs");
+        assert!(report.ok, "{}", report.to_table());
+        let seen = requests(&log);
+        // Each upload's POST and its three PATCHes went to the three servers in turn (so two
+        // of its PATCHes to servers other than the creating one); its HEAD to the creator.
+        let patches_at = |server: usize| {
+            seen.iter()
+                .filter(|l| l.starts_with("PATCH") && l.ends_with(&format!("@{server}")))
+                .count()
+        };
+        assert_eq!((patches_at(0), patches_at(1), patches_at(2)), (6, 6, 6));
+        // Requests of `method` sent to a server other than the one that created the upload.
+        let elsewhere = |method: &str| {
+            seen.iter()
+                .filter(|l| l.starts_with(method))
+                .filter(|l| {
+                    let server = l.rsplit('@').next().unwrap_or("");
+                    !l.contains(&format!("/files/u{server}-"))
+                })
+                .count()
+        };
+        assert_eq!(
+            elsewhere("HEAD"),
+            0,
+            "HEAD goes to the creating server: {seen:?}"
+        );
+        assert_eq!(
+            elsewhere("PATCH"),
+            12,
+            "two of each upload's three PATCHes go elsewhere"
+        );
     }
 
     #[test]

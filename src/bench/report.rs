@@ -20,7 +20,12 @@ pub(crate) struct Report {
     pub(crate) version: &'static str,
     pub(crate) label: Option<String>,
     pub(crate) workload: Workload,
+    /// The first URL.
     pub(crate) url: String,
+    /// Every URL, in the order they take turns.
+    pub(crate) urls: Vec<String>,
+    /// How requests were spread over several URLs (`null` with one).
+    pub(crate) spread: Option<&'static str>,
     /// Bytes per upload (uploads only).
     pub(crate) size: Option<u64>,
     /// Bytes per PATCH (uploads only).
@@ -50,6 +55,8 @@ pub(crate) struct Report {
     pub(crate) error_kinds: BTreeMap<String, u64>,
     pub(crate) latency_ms: Option<LatencySummary>,
     pub(crate) server: Option<ServerUsage>,
+    /// The `--backend-pid` processes (e.g. the S3 server), measured apart from the server.
+    pub(crate) backend: Option<ServerUsage>,
     pub(crate) client: ClientUsage,
     pub(crate) machine: Option<MachineUsage>,
     pub(crate) verify: Verification,
@@ -70,9 +77,32 @@ pub(crate) struct ServerUsage {
     pub(crate) peak_rss_mib: f64,
     /// Whether `VmHWM` was reset before the run; if not, the peak counts since start-up.
     pub(crate) peak_rss_reset: bool,
-    /// Highest `VmRSS` seen by sampling every 100 ms.
-    pub(crate) sampled_peak_rss_mib: f64,
+    /// Highest `VmRSS` seen by sampling every 100 ms (not sampled for the backend).
+    pub(crate) sampled_peak_rss_mib: Option<f64>,
     pub(crate) rss_before_mib: f64,
+    /// Each `--pid` (with its descendants) on its own, in the order given.
+    pub(crate) processes: Vec<ProcessUsage>,
+}
+
+/// One of several measured server processes.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProcessUsage {
+    pub(crate) pid: u32,
+    pub(crate) cpu_s: f64,
+    /// Its CPU over all the bytes of the run (not only those it handled).
+    pub(crate) cpu_s_per_gib: Option<f64>,
+    pub(crate) peak_rss_mib: f64,
+}
+
+impl ProcessUsage {
+    pub(crate) fn new(pid: u32, cpu_s: f64, bytes: u64, peak_kib: u64) -> Self {
+        ProcessUsage {
+            pid,
+            cpu_s,
+            cpu_s_per_gib: per_gib(cpu_s, bytes),
+            peak_rss_mib: peak_kib as f64 / 1024.0,
+        }
+    }
 }
 
 impl ServerUsage {
@@ -101,8 +131,9 @@ impl ServerUsage {
             cores: cpu_s / elapsed.as_secs_f64().max(1e-9),
             peak_rss_mib: peak_kib as f64 / 1024.0,
             peak_rss_reset: peak_reset,
-            sampled_peak_rss_mib: sampled_peak_kib as f64 / 1024.0,
+            sampled_peak_rss_mib: (sampled_peak_kib > 0).then(|| sampled_peak_kib as f64 / 1024.0),
             rss_before_mib: before_kib as f64 / 1024.0,
+            processes: Vec::new(),
         }
     }
 }
@@ -200,7 +231,9 @@ impl Report {
             version: env!("CARGO_PKG_VERSION"),
             label: plan.label.clone(),
             workload: plan.workload,
-            url: plan.url.clone(),
+            url: plan.urls.first().cloned().unwrap_or_default(),
+            urls: plan.urls.clone(),
+            spread: (plan.urls.len() > 1).then(|| plan.spread.name()),
             size: upload.then_some(plan.size),
             chunk: upload.then_some(plan.chunk),
             count: (plan.count != u64::MAX).then_some(plan.count),
@@ -224,6 +257,7 @@ impl Report {
             error_kinds: tally.error_kinds.clone(),
             latency_ms: latency,
             server,
+            backend: None,
             client,
             machine,
             verify,
@@ -280,7 +314,13 @@ impl Report {
         if self.warmup > 0 {
             head.push_str(&format!(", after {} warm-up operations", self.warmup));
         }
-        let _ = writeln!(out, "{head}\n  {}", self.url);
+        let _ = writeln!(out, "{head}");
+        for url in &self.urls {
+            let _ = writeln!(out, "  {url}");
+        }
+        if let Some(spread) = self.spread {
+            let _ = writeln!(out, "  (round-robin per {spread})");
+        }
         let mut row = |name: &str, value: String| {
             let _ = writeln!(out, "  {name:<14} {value}");
         };
@@ -334,7 +374,8 @@ impl Report {
                 ),
             );
         }
-        if let Some(s) = &self.server {
+        for (name, usage) in [("server", &self.server), ("backend", &self.backend)] {
+            let Some(s) = usage else { continue };
             let mut cpu = format!("{:.2} s, {:.2} cores", s.cpu_s, s.cores);
             if let Some(per_gib) = s.cpu_s_per_gib {
                 cpu.push_str(&format!(", {per_gib:.2} s/GiB"));
@@ -344,21 +385,29 @@ impl Report {
             } else if let Some(per_request) = s.cpu_us_per_request {
                 cpu.push_str(&format!(", {per_request:.1} µs/request"));
             }
-            row("server cpu", cpu);
-            row(
-                "server rss",
-                format!(
-                    "peak {:.1} MiB ({}), sampled peak {:.1} MiB, before {:.1} MiB",
-                    s.peak_rss_mib,
-                    if s.peak_rss_reset {
-                        "VmHWM, reset before the run"
-                    } else {
-                        "VmHWM since start: reset not permitted"
-                    },
-                    s.sampled_peak_rss_mib,
-                    s.rss_before_mib
-                ),
+            row(&format!("{name} cpu"), cpu);
+            let mut rss = format!(
+                "peak {:.1} MiB ({})",
+                s.peak_rss_mib,
+                if s.peak_rss_reset {
+                    "VmHWM, reset before the run"
+                } else {
+                    "VmHWM since start: reset not permitted"
+                }
             );
+            if let Some(sampled) = s.sampled_peak_rss_mib {
+                rss.push_str(&format!(", sampled peak {sampled:.1} MiB"));
+            }
+            rss.push_str(&format!(", before {:.1} MiB", s.rss_before_mib));
+            row(&format!("{name} rss"), rss);
+            if s.processes.len() > 1 {
+                for p in &s.processes {
+                    row(
+                        &format!("  pid {}", p.pid),
+                        format!("cpu {:.2} s, peak {:.1} MiB", p.cpu_s, p.peak_rss_mib),
+                    );
+                }
+            }
         }
         let mut client = match self.client.cpu_s {
             Some(cpu) => format!("{cpu:.2} s"),
@@ -418,7 +467,10 @@ mod tests {
                 latency: Some(Duration::from_micros(1000 + i * 10)),
                 bytes: 10240,
                 requests: 2,
-                completed_upload: Some(format!("/files/{i}")),
+                completed_upload: Some(super::super::client::UploadAt {
+                    target: 0,
+                    path: format!("/files/{i}"),
+                }),
                 error: None,
             });
         }
@@ -461,6 +513,72 @@ mod tests {
         assert_eq!(v["latency_of"], "upload (POST + PATCH)");
         assert_eq!(v["ok"], true);
         assert!(v["server"].is_null());
+    }
+
+    #[test]
+    fn instances_and_backend_are_reported_apart() {
+        let mut r = report(
+            &[
+                "http://127.0.0.1:1/files/",
+                "http://127.0.0.1:2/files/",
+                "-w",
+                "small",
+                "-n",
+                "200",
+            ],
+            true,
+        );
+        let usage = |pids: Vec<u32>, cpu_s: f64, peak_kib: u64| {
+            ServerUsage::new(
+                &Processes { pids },
+                cpu_s,
+                Duration::from_secs(1),
+                GIB,
+                Some(200),
+                400,
+                peak_kib,
+                true,
+                0,
+                1024,
+            )
+        };
+        let mut server = usage(vec![11, 12], 3.0, 40 * 1024);
+        server.processes = vec![
+            ProcessUsage::new(11, 1.0, GIB, 15 * 1024),
+            ProcessUsage::new(12, 2.0, GIB, 25 * 1024),
+        ];
+        r.server = Some(server);
+        r.backend = Some(usage(vec![13], 4.0, 300 * 1024));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("valid JSON");
+        assert_eq!(v["url"], "http://127.0.0.1:1/files/");
+        assert_eq!(v["urls"][1], "http://127.0.0.1:2/files/");
+        assert_eq!(v["spread"], "upload");
+        assert_eq!(v["server"]["cpu_s_per_gib"], 3.0);
+        assert_eq!(v["server"]["processes"][1]["pid"], 12);
+        assert_eq!(v["server"]["processes"][1]["peak_rss_mib"], 25.0);
+        assert_eq!(v["server"]["processes"][0]["cpu_s_per_gib"], 1.0);
+        assert_eq!(v["backend"]["cpu_s"], 4.0);
+        assert_eq!(v["backend"]["peak_rss_mib"], 300.0);
+        assert!(v["backend"]["sampled_peak_rss_mib"].is_null());
+        let table = r.to_table();
+        assert!(
+            table.contains("  http://127.0.0.1:2/files/\n  (round-robin per upload)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("  pid 12       cpu 2.00 s, peak 25.0 MiB"),
+            "{table}"
+        );
+        assert!(
+            table.contains("backend cpu    4.00 s, 4.00 cores, 4.00 s/GiB"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "backend rss    peak 300.0 MiB (VmHWM, reset before the run), before 1.0 MiB"
+            ),
+            "{table}"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::client::UploadAt;
+
 /// One finished operation: an upload (small, slow, parallel), one PATCH (single, chunked),
 /// or one GET (download). Failed operations carry the error and no latency.
 #[derive(Debug, Default)]
@@ -16,8 +18,9 @@ pub(crate) struct Sample {
     pub(crate) bytes: u64,
     /// HTTP requests it made.
     pub(crate) requests: u64,
-    /// The upload it belongs to is complete with this operation: its URL, for verification.
-    pub(crate) completed_upload: Option<String>,
+    /// The upload it belongs to is complete with this operation: where it is, for
+    /// verification.
+    pub(crate) completed_upload: Option<UploadAt>,
     pub(crate) error: Option<String>,
 }
 
@@ -34,15 +37,15 @@ pub(crate) struct Tally {
     pub(crate) operations: u64,
     pub(crate) errors: u64,
     pub(crate) error_kinds: BTreeMap<String, u64>,
-    pub(crate) completed_uploads: Vec<String>,
+    pub(crate) completed_uploads: Vec<UploadAt>,
 }
 
 impl Tally {
     pub(crate) fn add(&mut self, sample: Sample) {
         self.bytes += sample.bytes;
         self.requests += sample.requests;
-        if let Some(url) = sample.completed_upload {
-            self.completed_uploads.push(url);
+        if let Some(upload) = sample.completed_upload {
+            self.completed_uploads.push(upload);
         }
         match sample.error {
             Some(error) => self.add_error(error),
@@ -152,7 +155,10 @@ mod tests {
             latency: Some(Duration::from_millis(2)),
             bytes: 10,
             requests: 2,
-            completed_upload: Some("/files/a".into()),
+            completed_upload: Some(UploadAt {
+                target: 1,
+                path: "/files/a".into(),
+            }),
             error: None,
         });
         tally.add(Sample {
@@ -165,7 +171,13 @@ mod tests {
         assert_eq!(tally.requests, 3);
         assert_eq!(tally.bytes, 10);
         assert_eq!(tally.latencies_ns, [2_000_000]);
-        assert_eq!(tally.completed_uploads, ["/files/a"]);
+        assert_eq!(
+            tally.completed_uploads,
+            [UploadAt {
+                target: 1,
+                path: "/files/a".into()
+            }]
+        );
         for i in 0..MAX_ERROR_KINDS + 5 {
             tally.add_error(format!("e{i}"));
         }

@@ -35,8 +35,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use tokio::task::JoinHandle;
 
 use super::{
-    ByteSource, ByteStream, FsyncPolicy, Overwrite, ReadObject, Readable, Result, StorageError,
-    Store, next_chunk, ready_chunk, tusd_info,
+    ByteSource, ByteStream, Completion, FsyncPolicy, Overwrite, ReadObject, Readable, Result,
+    StorageError, Store, next_chunk, ready_chunk, tusd_info,
 };
 use crate::failpoint;
 use crate::upload::{Phase, UploadId, UploadInfo};
@@ -357,14 +357,15 @@ impl Store for LocalStore {
         Ok(())
     }
 
-    async fn complete(&self, info: &mut UploadInfo) -> Result<()> {
+    async fn complete(&self, info: &mut UploadInfo) -> Result<Completion> {
+        // One process owns the directory (the startup lock) and the caller holds the upload's
+        // lock: nobody else can have finished it.
         if info.target.is_some() {
-            return self.publish(info).await;
-        }
-        if self.fsync != FsyncPolicy::Never {
+            self.publish(info).await?;
+        } else if self.fsync != FsyncPolicy::Never {
             self.sync_file(self.data_path(&info.id)).await?;
         }
-        Ok(())
+        Ok(Completion::Finished)
     }
 
     async fn terminate(&self, info: &UploadInfo) -> Result<()> {

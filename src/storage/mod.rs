@@ -47,6 +47,11 @@ pub enum StorageError {
     /// yet).
     #[error("upload is not complete")]
     Incomplete,
+    /// Another request took the upload over (on a shared bucket: another instance won the
+    /// compare-and-swap on its state) while this one was working on it; nothing this request
+    /// did is committed. Answered as a lock hand-over is.
+    #[error("another request took the upload over")]
+    TakenOver,
     /// The stored upload state cannot be read.
     #[error("corrupt upload state: {0}")]
     Corrupt(String),
@@ -77,6 +82,16 @@ pub enum Overwrite {
     /// Keep it: the new upload is refused at creation, or left unpublished if the asset
     /// appeared meanwhile.
     Keep,
+}
+
+/// What [`Store::complete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// This call finished the upload (it counts as one finished upload).
+    Finished,
+    /// Somebody else finished it first (another instance on a shared bucket); `info` now says
+    /// what they left.
+    AlreadyFinished,
 }
 
 /// Upload bytes on their way in, handed over by the HTTP layer.
@@ -193,7 +208,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// the asset already published there is not published over it (it only becomes
     /// `Published`, its bytes discarded), so recovering an old upload never replaces a newer
     /// one.
-    async fn complete(&self, info: &mut UploadInfo) -> Result<()>;
+    async fn complete(&self, info: &mut UploadInfo) -> Result<Completion>;
 
     /// Removes the upload's data and state.
     async fn terminate(&self, info: &UploadInfo) -> Result<()>;
@@ -209,6 +224,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// keys (S3) have no such conflicts.
     async fn check_publishable(&self, _path: &str) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether other processes may work on the same uploads (a bucket shared by instances):
+    /// then background work also finishes uploads another instance left behind.
+    fn is_shared(&self) -> bool {
+        false
     }
 
     /// Opens a published asset by its storage-relative path (`<prefix>/<key>`, normalised, no

@@ -4,30 +4,74 @@
 //!
 //! Layout in the bucket, under the object prefix `P` (`--s3-object-prefix`, may be empty):
 //! - `P/<id>.info`: the upload's state — tusd's FileInfo JSON plus, under `TusgateBackend`, the
-//!   part size, the multipart upload id, the parts (size and ETag) and the tail. It is the
-//!   **commit point**: it is rewritten after a PATCH's bytes are safely in the bucket and before
-//!   the PATCH is answered, so every acknowledged byte survives a crash at any step, and any
-//!   instance sharing the bucket can continue the upload.
+//!   part size, the multipart upload id, the parts (number, size and ETag), the tail, and the
+//!   ownership epoch. It is the **commit point**: it is rewritten after a PATCH's bytes are
+//!   safely in the bucket and before the PATCH is answered, so every acknowledged byte survives
+//!   a crash at any step, and any instance sharing the bucket can continue the upload.
 //! - `P/<id>.part.<generation>`: the tail, bytes that do not fill a part yet (tus chunks can be
-//!   any size; S3 parts must be ≥ 5 MiB). Every PATCH that leaves a tail writes a new
-//!   generation, so a crash never leaves the state pointing at overwritten bytes.
+//!   any size; S3 parts must be ≥ 5 MiB). Every PATCH that leaves a tail writes it under a
+//!   generation of its own, so nobody ever overwrites bytes a state refers to.
 //! - The object: `P/<visibility>/<key>` for tokened uploads — the multipart upload is created
 //!   there, so completing it *is* the publish, with no copy and the token's Content-Type —, and
-//!   `P/<id>` for uploads without a token (where tusd's s3store puts them).
+//!   `P/<id>` for uploads without a token (where tusd's s3store puts them). It carries
+//!   `x-amz-meta-tusgate-upload: <id>`, so anyone can tell which upload wrote it.
 //!
 //! Part size is fixed per upload and recorded in its state (R2 rejects unequal parts, also
-//! across restarts): `--s3-part-size`, raised for huge uploads to stay under 10,000 parts.
-//! Memory per PATCH is bounded by part size × (parts in flight + 1), and that of all PATCHes
-//! together by `--s3-max-buffer` (the [`Budget`]: a part's bytes are reserved before it is
-//! filled and released when S3 has it; see `budget.rs`). No temporary files. An
-//! upload that fits in one part is a single PUT; the multipart upload is only created once a
-//! whole part exists. Completion is recorded in the state, never inferred from S3 errors
-//! (SeaweedFS answers ListParts on completed uploads). No checksum headers (B2 rejects them)
-//! and no bulk delete (GCS lacks it).
+//! across restarts): `--s3-part-size`, raised for huge uploads so that half of S3's 10,000 part
+//! numbers hold the declared length (the other half absorbs numbers reserved by PATCHes that
+//! broke off). Memory per PATCH is bounded by part size × (parts in flight + 1), and that of all
+//! PATCHes together by `--s3-max-buffer` (the [`Budget`]: a part's bytes are reserved before it
+//! is filled and released when S3 has it; see `budget.rs`). No temporary files. The object is written only after the last byte is committed: in one PUT if the upload
+//! never filled a part, otherwise by completing the multipart upload. No checksum headers (B2
+//! rejects them) and no bulk delete (GCS lacks it).
+//!
+//! # Several instances on one bucket
+//!
+//! Any number of instances may share a bucket, with no sticky sessions and no lock service: the
+//! bucket's conditional writes are the lock. Why no interleaving of two instances can publish a
+//! wrong byte or lose an acknowledged one:
+//!
+//! 1. **Every state write is a compare-and-swap.** `.info` is created with `If-None-Match: *`
+//!    and rewritten only with `If-Match: <the ETag this request last read or wrote>`. A request
+//!    that loses one has been overtaken: it stops at once with [`StorageError::TakenOver`]
+//!    (answered as a lock hand-over is) and commits nothing more.
+//! 2. **Every append begins with a claim**: a CAS that bumps the ownership `epoch` and reserves
+//!    a tail generation and a range of part numbers for this request alone. So a PATCH at
+//!    instance B for an upload whose PATCH still streams into A changes the state's ETag; A
+//!    looks every [`WATCH_EVERY`] while it streams and stops (tusd's interrupt, across
+//!    machines), and if A is frozen and cannot look, its next CAS fails all the same.
+//! 3. **What an owner writes before its commit is its own.** Part numbers are reserved by CAS
+//!    before use and the counter only grows, so no number is ever handed out twice; tails are
+//!    named by their reserved generation; a new multipart upload id is committed right after it
+//!    is created. A stale owner's late `UploadPart` lands on a number no state lists and no
+//!    other owner will use (this matters: SeaweedFS keeps the first copy of a part number and
+//!    does not check ETags at completion, so a reused number could publish wrong bytes), its
+//!    late tail is an object nobody refers to, and it deletes that tail when its CAS fails.
+//! 4. **Bytes are acknowledged only through a commit**, the CAS that lists them. Each CAS is
+//!    made against the state before it, and states only add parts, so every later state lists
+//!    every acknowledged byte, and never a byte of a stale owner.
+//! 5. **The object is written from committed state only, after the commit of the last byte**,
+//!    and conditionally: a single PUT with `If-None-Match: *`, or `If-Match` the ETag seen just
+//!    before; a multipart completion, which consumes its upload id (a second one fails). Before
+//!    writing, a completer looks at the object: carrying this upload's id, it is published
+//!    already (a concurrent completer, or one before a crash) and is not written again. So
+//!    whatever completes at once — the request, a recovery on another instance, a frozen one
+//!    waking up — the object is written at most once, always with the committed bytes.
+//! 6. **One completer counts the upload as finished**: the one whose final CAS
+//!    (`object_written`) succeeds; the others re-read the state, find it written and report
+//!    [`Completion::AlreadyFinished`].
+//! 7. `--overwrite keep` writes the object with `If-None-Match: *`, on the PUT and on the
+//!    completion (signed here: object_store has no conditional completion), so an existing
+//!    asset is never replaced, not even by two uploads of one key finishing at once.
+//!
+//! A bucket without conditional writes (Backblaze B2) cannot fence: [`S3Store::connect`] probes
+//! for them and refuses such a bucket unless `--s3-single-instance` says that one instance
+//! alone uses it; then writes are unconditional, as before.
 //!
 //! Permissions needed: GetObject, PutObject, DeleteObject, ListBucket, AbortMultipartUpload
 //! (and CreateBucket with `STORAGE_CREATE_BUCKET`). Configure a lifecycle rule that aborts
-//! incomplete multipart uploads after a few days: object_store cannot list orphaned ones.
+//! incomplete multipart uploads after a few days: object_store cannot list orphaned ones, and a
+//! process killed between creating a multipart upload (or a tail) and committing it leaves one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
@@ -42,27 +86,35 @@ use futures::stream::BoxStream;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
+use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{
     Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
-    PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
+    PutMode, PutMultipartOptions, PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use super::budget::Budget;
 use super::{
-    ByteSource, ByteStream, ReadObject, Readable, Result, StorageError, Store, next_chunk,
-    tusd_info,
+    ByteSource, ByteStream, Completion, Overwrite, ReadObject, Readable, Result, StorageError,
+    Store, next_chunk, tusd_info,
 };
 use crate::tokens::Secret;
 use crate::upload::{Phase, UploadId, UploadInfo};
 
 /// S3 allows at most this many parts per upload.
-const MAX_PARTS: u64 = 10_000;
+const MAX_PARTS: usize = 10_000;
 /// Smallest part S3 accepts (except the last).
 const MIN_PART_SIZE: u64 = 5 << 20;
 /// Parts uploaded concurrently per PATCH while the next one is being received.
 const PARTS_IN_FLIGHT: usize = 2;
+/// Part numbers reserved per claim at most; a PATCH needing more reserves again as it goes.
+/// A PATCH that breaks off wastes what it reserved and did not use, so this is small.
+const RESERVE_AT_MOST: usize = 16;
+/// How often a streaming PATCH checks whether another instance took its upload over.
+pub const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// The user metadata naming the upload that wrote an object.
+const UPLOAD_METADATA: &str = "tusgate-upload";
 
 /// How to reach the bucket (`STORAGE_*` variables and tusd's `-s3-*` flags).
 #[derive(Debug, Clone)]
@@ -78,6 +130,10 @@ pub struct S3Config {
     pub prefix: String,
     pub part_size: u64,
     pub create_bucket: bool,
+    /// What publishing does when the asset exists.
+    pub overwrite: Overwrite,
+    /// Only this instance uses the bucket: no conditional writes (for buckets without them).
+    pub single_instance: bool,
     /// Most bytes of parts held in memory by all uploads together (`--s3-max-buffer`).
     pub max_buffer: u64,
 }
@@ -94,8 +150,15 @@ struct S3State {
     parts: Vec<Part>,
     #[serde(default)]
     tail: Option<Tail>,
+    /// The next tail generation nobody has reserved.
     #[serde(default)]
     next_generation: u64,
+    /// The next part index (part number − 1) nobody has reserved.
+    #[serde(default)]
+    next_part: usize,
+    /// Bumped by every claim: the request that made the last one owns the upload.
+    #[serde(default)]
+    epoch: u64,
     /// The object holds every byte (single PUT done or multipart completed), or a newer
     /// upload's object took its place (the multipart upload was aborted): nothing is left to
     /// write either way.
@@ -105,6 +168,10 @@ struct S3State {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Part {
+    /// object_store's part index (the S3 part number − 1). Absent in states written before
+    /// parts were numbered by reservation, where it is the position.
+    #[serde(default)]
+    index: Option<usize>,
     size: u64,
     /// object_store's `PartId::content_id` (the ETag), kept exactly as returned.
     content_id: String,
@@ -124,35 +191,85 @@ impl S3State {
     fn stored(&self) -> u64 {
         self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.map_or(0, |t| t.size)
     }
+
+    /// Numbers the parts of states written before reservations, by position.
+    fn normalize(&mut self) {
+        for (position, part) in self.parts.iter_mut().enumerate() {
+            part.index.get_or_insert(position);
+        }
+        let used = self.parts.iter().filter_map(|p| p.index).max();
+        self.next_part = self.next_part.max(used.map_or(0, |i| i + 1));
+    }
+}
+
+/// What this process last saw of an upload's state object.
+#[derive(Debug, Clone)]
+struct Known {
+    state: S3State,
+    /// The state object's ETag when it was read or written (`None` without conditional writes).
+    etag: Option<String>,
+    /// A claim this process already holds: set by `create`, which is a claim of its own (nobody
+    /// else can know the id before the creation is answered).
+    claimed: Option<Claim>,
+    /// The committed tail's bytes when this process wrote them and the upload is complete, so
+    /// the publish does not read them back.
+    tail_bytes: Option<Bytes>,
+}
+
+/// What a claim reserved for one request.
+#[derive(Debug, Clone)]
+struct Claim {
+    generation: u64,
+    parts: Range<usize>,
+}
+
+/// A claimed upload during one append: the committed state as the bucket has it under `etag`.
+struct Lease {
+    committed: S3State,
+    etag: Option<String>,
+    claim: Claim,
 }
 
 /// Uploads and published assets in an S3-compatible bucket.
 #[derive(Debug)]
 pub struct S3Store {
     s3: Arc<AmazonS3>,
+    /// For the requests object_store cannot make (a conditional, sparse completion).
+    http: reqwest::Client,
     bucket: String,
     prefix: String,
     part_size: u64,
+    overwrite: Overwrite,
+    /// Conditional writes fence other instances (off with `--s3-single-instance`).
+    fenced: bool,
     /// Bounds the bytes of parts in memory, across all uploads.
     budget: Budget,
     /// The state read by the last `info` of each upload. Every request reads `info` under the
     /// upload's lock before changing anything, so this is current for the request that holds
     /// the lock; entries go when an upload completes or is terminated.
-    states: Mutex<HashMap<UploadId, S3State>>,
+    known: Mutex<HashMap<UploadId, Known>>,
 }
 
 impl S3Store {
-    /// Connects, creates the bucket if asked to, and checks that the bucket can be listed so
-    /// bad credentials or a missing bucket fail at startup with a clear message.
+    /// Connects, creates the bucket if asked to, and checks that the bucket can be listed and
+    /// honours conditional writes, so bad credentials, a missing bucket or a bucket that cannot
+    /// fence instances fail at startup with a clear message.
     pub async fn connect(config: &S3Config) -> Result<Self, String> {
         let s3 = build(config, true)?;
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(!config.verify_ssl)
+            .build()
+            .map_err(|e| e.to_string())?;
         let store = S3Store {
             s3: Arc::new(s3),
+            http,
             bucket: config.bucket.clone(),
             prefix: config.prefix.trim_matches('/').to_owned(),
             part_size: config.part_size.max(MIN_PART_SIZE),
+            overwrite: config.overwrite,
+            fenced: !config.single_instance,
             budget: Budget::new(config.max_buffer),
-            states: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         };
         if config.create_bucket {
             create_bucket(config).await?;
@@ -169,19 +286,65 @@ impl S3Store {
             )
         })?;
         match listing {
-            Ok(_) => Ok(store),
-            Err(object_store::Error::NotFound { .. }) => Err(format!(
-                "bucket {:?} does not exist; create it, or set STORAGE_CREATE_BUCKET=true",
-                config.bucket
-            )),
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(format!(
+                    "bucket {:?} does not exist; create it, or set STORAGE_CREATE_BUCKET=true",
+                    config.bucket
+                ));
+            }
             Err(
                 object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. },
-            ) => Err(format!(
-                "the S3 credentials were rejected for bucket {:?}; check STORAGE_ACCESS_KEY and STORAGE_SECRET_KEY",
-                config.bucket
-            )),
-            Err(e) => Err(format!("cannot reach bucket {:?}: {e}", config.bucket)),
+            ) => {
+                return Err(format!(
+                    "the S3 credentials were rejected for bucket {:?}; check STORAGE_ACCESS_KEY and STORAGE_SECRET_KEY",
+                    config.bucket
+                ));
+            }
+            Err(e) => return Err(format!("cannot reach bucket {:?}: {e}", config.bucket)),
+        }
+        if store.fenced {
+            store.probe_conditional_writes(&probe).await?;
+        }
+        Ok(store)
+    }
+
+    /// Writes a probe object three times — create, create again, update with a wrong ETag —
+    /// and insists that the last two are refused: instances sharing the bucket rely on it.
+    async fn probe_conditional_writes(&self, probe: &AmazonS3) -> Result<(), String> {
+        let key = self
+            .key(&format!(".tusgate-probe-{}", UploadId::generate()))
+            .map_err(|e| e.to_string())?;
+        let put = |mode: PutMode| {
+            let opts = PutOptions {
+                mode,
+                ..PutOptions::default()
+            };
+            probe.put_opts(&key, PutPayload::from_static(b"probe"), opts)
+        };
+        let first = put(PutMode::Create).await;
+        let again = put(PutMode::Create).await;
+        let stale = put(PutMode::Update(UpdateVersion {
+            e_tag: Some("\"0123456789abcdef0123456789abcdef\"".into()),
+            version: None,
+        }))
+        .await;
+        let _ = probe.delete(&key).await;
+        let first = first.map_err(|e| format!("cannot write to bucket {:?}: {e}", self.bucket))?;
+        drop(first);
+        let honoured = matches!(again, Err(object_store::Error::AlreadyExists { .. }))
+            && matches!(stale, Err(object_store::Error::Precondition { .. }));
+        if honoured {
+            Ok(())
+        } else {
+            Err(format!(
+                "bucket {:?} does not honour conditional writes (If-None-Match / If-Match), so \
+                 instances sharing it cannot be kept from overwriting each other's uploads \
+                 (Backblaze B2 lacks them). If exactly one tusgate uses this bucket, pass \
+                 --s3-single-instance",
+                self.bucket
+            ))
         }
     }
 
@@ -207,57 +370,69 @@ impl S3Store {
         self.key(&format!("{id}.part.{generation}"))
     }
 
-    fn cached(&self, id: &UploadId) -> Option<S3State> {
-        self.states
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned()
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, Known>> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn remember(&self, id: &UploadId, state: Option<S3State>) {
-        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
-        match state {
-            Some(state) => states.insert(id.clone(), state),
-            None => states.remove(id),
-        };
+    fn forget(&self, id: &UploadId) {
+        self.table().remove(id);
     }
 
-    /// The backend state of `info`, from the cache or the bucket.
-    async fn state(&self, info: &UploadInfo) -> Result<S3State> {
-        match self.cached(&info.id) {
-            Some(state) => Ok(state),
-            None => self.load(&info.id).await.map(|(_, state)| state),
+    /// What is known of `info`'s state: from this process's last look, or from the bucket.
+    async fn known(&self, info: &UploadInfo) -> Result<Known> {
+        let cached = self.table().get(&info.id).cloned();
+        match cached {
+            Some(known) => Ok(known),
+            None => self.load(&info.id).await.map(|(_, known)| known),
         }
     }
 
-    async fn load(&self, id: &UploadId) -> Result<(UploadInfo, S3State)> {
+    async fn load(&self, id: &UploadId) -> Result<(UploadInfo, Known)> {
         let key = self.info_key(id)?;
-        let (modified, bytes) = bounded(0, async {
+        let (modified, etag, bytes) = bounded(0, async {
             let result = self.s3.get(&key).await?;
             let modified: SystemTime = result.meta.last_modified.into();
-            Ok((modified, result.bytes().await?))
+            let etag = result.meta.e_tag.clone();
+            Ok((modified, etag, result.bytes().await?))
         })
         .await?;
         let (mut info, backend) =
             tusd_info::decode_with_backend(&bytes).map_err(StorageError::Corrupt)?;
-        let state: S3State = backend
+        let mut state: S3State = backend
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| StorageError::Corrupt(e.to_string()))?
             .ok_or_else(|| StorageError::Corrupt(format!("{id}.info has no S3 state")))?;
+        state.normalize();
         info.offset = if state.object_written {
             info.length.unwrap_or(0)
         } else {
             state.stored()
         };
+        if info.target.is_none() && info.is_complete() && !state.object_written {
+            // Complete, but the object a GET serves is not written yet (see `awaits_publish`).
+            info.phase = Phase::Publishing;
+        }
         info.updated = Some(modified);
-        self.remember(id, Some(state.clone()));
-        Ok((info, state))
+        let known = Known {
+            state,
+            etag: etag.filter(|_| self.fenced),
+            claimed: None,
+            tail_bytes: None,
+        };
+        self.table().insert(id.clone(), known.clone());
+        Ok((info, known))
     }
 
-    /// Commits: writes the state object. Everything it refers to must already be stored.
-    async fn save(&self, info: &UploadInfo, state: &S3State) -> Result<()> {
+    /// Writes the state object: created if `etag` is `None` (fails with `AlreadyExists` if the
+    /// id is taken), otherwise swapped for the version with that ETag (fails with `TakenOver`
+    /// if it changed). Everything it refers to must already be stored. Returns the new ETag.
+    async fn put_state(
+        &self,
+        info: &UploadInfo,
+        state: &S3State,
+        etag: Option<&str>,
+    ) -> Result<Option<String>> {
         let storage = BTreeMap::from([
             ("Type".to_owned(), "s3store".to_owned()),
             ("Bucket".to_owned(), self.bucket.clone()),
@@ -265,11 +440,119 @@ impl S3Store {
         ]);
         let backend =
             serde_json::to_value(state).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        let bytes = tusd_info::encode_with_backend(info, storage, Some(backend));
+        let mut info = info.clone();
+        // The phase S3 reports for a complete tokenless upload is derived, never stored.
+        if info.target.is_none() {
+            info.phase = Phase::Receiving;
+        }
+        let bytes = tusd_info::encode_with_backend(&info, storage, Some(backend));
         let key = self.info_key(&info.id)?;
-        bounded(0, self.s3.put(&key, PutPayload::from(bytes))).await?;
-        self.remember(&info.id, Some(state.clone()));
-        Ok(())
+        let mode = match (self.fenced, etag) {
+            (false, _) => PutMode::Overwrite,
+            (true, None) => PutMode::Create,
+            (true, Some(etag)) => PutMode::Update(UpdateVersion {
+                e_tag: Some(etag.to_owned()),
+                version: None,
+            }),
+        };
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        let written = bounded(0, self.s3.put_opts(&key, PutPayload::from(bytes), opts)).await?;
+        Ok(written.e_tag.filter(|_| self.fenced))
+    }
+
+    /// Records what this process now knows of an upload.
+    fn remember(&self, id: &UploadId, state: S3State, etag: Option<String>) {
+        self.table().insert(
+            id.clone(),
+            Known {
+                state,
+                etag,
+                claimed: None,
+                tail_bytes: None,
+            },
+        );
+    }
+
+    /// Takes the upload over for one append: a CAS that bumps the epoch and reserves a tail
+    /// generation and up to `parts` part numbers (see the module doc).
+    async fn claim(&self, info: &UploadInfo, known: &Known, parts: usize) -> Result<Lease> {
+        let mut state = known.state.clone();
+        state.epoch += 1;
+        let generation = state.next_generation;
+        state.next_generation += 1;
+        let first = state.next_part;
+        state.next_part = (first + parts).min(MAX_PARTS);
+        let etag = self.put_state(info, &state, known.etag.as_deref()).await?;
+        Ok(Lease {
+            claim: Claim {
+                generation,
+                parts: first..state.next_part,
+            },
+            committed: state,
+            etag,
+        })
+    }
+
+    /// Claims for a request that has read no body yet. If another request claimed between this
+    /// one's read of the state and its claim, this one is still the newer request, and the newest
+    /// request for an upload wins (as with tusd's lock hand-over): it reads the state again and
+    /// claims again, as long as the upload is still where the request found it (same offset and
+    /// length; otherwise its `Upload-Offset` no longer holds and it must not write).
+    async fn claim_newest(
+        &self,
+        info: &UploadInfo,
+        mut known: Known,
+        parts: usize,
+    ) -> Result<Lease> {
+        for _ in 0..3 {
+            match self.claim(info, &known, parts).await {
+                Err(StorageError::TakenOver) => {
+                    let (now, again) = self.load(&info.id).await?;
+                    let unchanged = now.offset == info.offset
+                        && now.length == info.length
+                        && !again.state.object_written;
+                    if !unchanged {
+                        return Err(StorageError::TakenOver);
+                    }
+                    known = again;
+                }
+                claimed => return claimed,
+            }
+        }
+        Err(StorageError::TakenOver)
+    }
+
+    /// The next reserved part index, reserving more (one CAS, which also notices a takeover)
+    /// when this request's numbers are used up.
+    async fn next_part_index(&self, info: &UploadInfo, lease: &mut Lease) -> Result<usize> {
+        if lease.claim.parts.is_empty() {
+            let first = lease.committed.next_part;
+            if first >= MAX_PARTS {
+                return Err(StorageError::Io(std::io::Error::other(
+                    "the upload has used all 10,000 S3 part numbers (too many interrupted PATCHes)",
+                )));
+            }
+            let mut state = lease.committed.clone();
+            state.next_part = (first + RESERVE_AT_MOST).min(MAX_PARTS);
+            lease.etag = self.put_state(info, &state, lease.etag.as_deref()).await?;
+            lease.claim.parts = first..state.next_part;
+            lease.committed = state;
+        }
+        let index = lease.claim.parts.start;
+        lease.claim.parts.start += 1;
+        Ok(index)
+    }
+
+    /// Whether the state object no longer has the ETag `etag` (taken over, or terminated).
+    async fn taken_over(&self, id: &UploadId, etag: &str) -> Result<bool> {
+        match bounded(0, self.s3.head(&self.info_key(id)?)).await {
+            Ok(meta) => Ok(meta.e_tag.as_deref() != Some(etag)),
+            Err(StorageError::NotFound) => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     /// The tail bytes of `id`, checked against the size the state recorded.
@@ -298,53 +581,93 @@ impl S3Store {
         if let Some(target) = &info.target {
             attributes.insert(Attribute::ContentType, target.content_type.clone().into());
         }
+        attributes.insert(
+            Attribute::Metadata(UPLOAD_METADATA.into()),
+            info.id.to_string().into(),
+        );
         attributes
     }
 
-    /// Streams `source` into the upload: whole parts go to the multipart upload (created on the
-    /// first one), the remainder becomes the new tail or, when the upload is now complete and
-    /// no multipart upload exists, the object itself in one PUT. Returns the new state and the
-    /// bytes taken from `source`; nothing is committed here.
+    /// Creates the multipart upload and commits its id at once (a CAS), so that an owner that
+    /// loses the upload afterwards cannot leave a second one behind unnoticed.
+    async fn start_multipart(&self, info: &UploadInfo, lease: &mut Lease) -> Result<String> {
+        let object = lease.committed.object_path()?;
+        let opts = PutMultipartOptions {
+            attributes: Self::attributes(info),
+            ..Default::default()
+        };
+        let id = bounded(0, self.s3.create_multipart_opts(&object, opts)).await?;
+        let mut state = lease.committed.clone();
+        state.multipart_id = Some(id.clone());
+        match self.put_state(info, &state, lease.etag.as_deref()).await {
+            Ok(etag) => {
+                lease.etag = etag;
+                lease.committed = state;
+                Ok(id)
+            }
+            Err(e) => {
+                let _ = bounded(0, self.s3.abort_multipart(&object, &id)).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Streams `source` into the upload under `lease`: whole parts go to the multipart upload
+    /// (created on the first one), the remainder becomes the new tail or, when the upload is
+    /// now complete and has parts, its last part. Returns the state to commit, the bytes taken
+    /// from `source`, and the new tail's bytes. Nothing is committed here.
     async fn write(
         &self,
         info: &UploadInfo,
-        mut state: S3State,
+        lease: &mut Lease,
         source: &mut (dyn ByteSource + '_),
-    ) -> Result<(S3State, u64)> {
-        let object = state.object_path()?;
+    ) -> Result<(S3State, u64, Option<Bytes>)> {
+        let part_size = lease.committed.part_size;
+        let object = lease.committed.object_path()?;
         let mut buffer = PartBuffer::default();
-        // Budget: the first part's bytes, the tail included, are reserved before any is read.
-        let tail_len = state.tail.map_or(0, |t| t.size);
-        let mut permit = self.budget.reserve(state.part_size, tail_len, source).await;
-        if let Some(tail) = state.tail {
+        // Budget: the first part's bytes, the old tail included, are reserved before any is
+        // read.
+        let tail = lease.committed.tail;
+        let tail_len = tail.map_or(0, |t| t.size);
+        let mut permit = self.budget.reserve(part_size, tail_len, source).await;
+        if let Some(tail) = tail {
             buffer.push(self.read_tail(&info.id, tail).await?);
         }
-        let already = state.stored();
+        let already = lease.committed.stored();
         let mut received = 0u64;
-        let mut in_flight: Vec<(u64, JoinHandle<Result<PartId>>)> = Vec::new();
-        while let Some(chunk) = next_chunk(source).await {
+        let mut parts: Vec<Part> = Vec::new();
+        let mut in_flight: VecDeque<(usize, u64, JoinHandle<Result<PartId>>)> = VecDeque::new();
+        let mut watch =
+            tokio::time::interval_at(tokio::time::Instant::now() + WATCH_EVERY, WATCH_EVERY);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let chunk = tokio::select! {
+                chunk = next_chunk(source) => chunk,
+                _ = watch.tick(), if lease.etag.is_some() => {
+                    // A look that fails (S3 briefly unreachable) proves nothing either way;
+                    // the commit's CAS decides in the end.
+                    let etag = lease.etag.as_deref().unwrap_or_default();
+                    if self.taken_over(&info.id, etag).await.unwrap_or(false) {
+                        return Err(StorageError::TakenOver);
+                    }
+                    continue;
+                }
+            };
+            let Some(chunk) = chunk else { break };
             received += chunk.len() as u64;
             buffer.push(chunk);
-            while buffer.len() >= state.part_size {
-                let payload = buffer.take(state.part_size);
-                let multipart_id = match &state.multipart_id {
-                    Some(id) => id.clone(),
-                    None => {
-                        let opts = PutMultipartOptions {
-                            attributes: Self::attributes(info),
-                            ..Default::default()
-                        };
-                        let id = self.s3.create_multipart_opts(&object, opts);
-                        let id = bounded(0, id).await?;
-                        state.multipart_id = Some(id.clone());
-                        id
-                    }
+            while buffer.len() >= part_size {
+                let payload = buffer.take(part_size);
+                let multipart_id = match lease.committed.multipart_id.clone() {
+                    Some(id) => id,
+                    None => self.start_multipart(info, lease).await?,
                 };
                 if in_flight.len() >= PARTS_IN_FLIGHT {
-                    let (size, job) = in_flight.remove(0);
-                    state.parts.push(finish_part(size, job).await?);
+                    if let Some((index, size, job)) = in_flight.pop_front() {
+                        parts.push(finish_part(index, size, job).await?);
+                    }
                 }
-                let index = state.parts.len() + in_flight.len();
+                let index = self.next_part_index(info, lease).await?;
                 let (s3, object, size) = (
                     Arc::clone(&self.s3),
                     object.clone(),
@@ -357,60 +680,383 @@ impl S3Store {
                     let _held = held;
                     bounded(size, s3.put_part(&object, &multipart_id, index, payload)).await
                 });
-                in_flight.push((size, job));
-                permit = self
-                    .budget
-                    .reserve(state.part_size, buffer.len(), source)
-                    .await;
+                in_flight.push_back((index, size, job));
+                permit = self.budget.reserve(part_size, buffer.len(), source).await;
             }
         }
-        for (size, job) in in_flight {
-            state.parts.push(finish_part(size, job).await?);
+        for (index, size, job) in in_flight {
+            parts.push(finish_part(index, size, job).await?);
         }
-        if !source.accept() {
-            return Ok((self.cached(&info.id).unwrap_or(state), 0));
+        let mut state = lease.committed.clone();
+        if !source.accept() || received == 0 {
+            return Ok((state, 0, None));
         }
-        let total = already + received;
-        let complete = info.length == Some(total);
+        state.parts.extend(parts);
+        let complete = info.length == Some(already + received);
         let rest = buffer.take(buffer.len());
         let rest_len = rest.content_length() as u64;
         state.tail = None;
-        if complete && state.multipart_id.is_none() {
-            // Everything fits in one part: a single PUT publishes it.
-            let opts = PutOptions {
-                attributes: Self::attributes(info),
-                ..Default::default()
-            };
-            bounded(rest_len, self.s3.put_opts(&object, rest, opts)).await?;
-            state.object_written = true;
-        } else if complete && rest_len > 0 {
+        let mut tail_bytes = None;
+        if complete && rest_len > 0 && state.multipart_id.is_some() {
             // The last part may be smaller than the others (R2 requires ≤).
             let id = state.multipart_id.clone().unwrap_or_default();
-            let part = self.s3.put_part(&object, &id, state.parts.len(), rest);
+            let index = self.next_part_index(info, lease).await?;
+            let part = self.s3.put_part(&object, &id, index, rest);
             let part = bounded(rest_len, part).await?;
             state.parts.push(Part {
+                index: Some(index),
                 size: rest_len,
                 content_id: part.content_id,
             });
         } else if rest_len > 0 {
-            let generation = state.next_generation;
+            let generation = lease.claim.generation;
             let key = self.tail_key(&info.id, generation)?;
-            bounded(rest_len, self.s3.put(&key, rest)).await?;
+            let bytes: Bytes = rest.into();
+            bounded(rest_len, self.s3.put(&key, bytes.clone().into())).await?;
             state.tail = Some(Tail {
                 generation,
                 size: rest_len,
             });
-            state.next_generation += 1;
+            tail_bytes = complete.then_some(bytes);
         }
-        Ok((state, received))
+        // Reservations made while streaming are part of the state to commit.
+        state.next_part = lease.committed.next_part;
+        Ok((state, received, tail_bytes))
+    }
+
+    /// Publishes a complete upload's committed bytes at its object (see the module doc, points
+    /// 5 and 7). Returns when the object holds them, or was found holding them already, or a
+    /// newer upload's object is there (`Replace`: it is not published over).
+    async fn write_object(&self, info: &UploadInfo, known: &Known) -> Result<()> {
+        let state = &known.state;
+        let object = state.object_path()?;
+        // A few rounds at most: each one that fails found the object changed by somebody else,
+        // which the next round looks at.
+        for _ in 0..3 {
+            let existing = self.identify(&object).await?;
+            if let Some(existing) = &existing {
+                if existing.upload.as_deref() == Some(info.id.as_str()) || info.target.is_none() {
+                    // Published already (by a concurrent completer, or before a crash); an
+                    // upload's own object (no target) is only ever written by the upload.
+                    return Ok(());
+                }
+                if self.overwrite == Overwrite::Keep {
+                    return Err(StorageError::AlreadyExists);
+                }
+                if self.superseded(info, existing).await? {
+                    self.abort_quietly(state).await;
+                    tracing::info!(
+                        id = %info.id,
+                        "a newer upload of this key is already published; this older one is not"
+                    );
+                    return Ok(());
+                }
+            }
+            if self.overwrite == Overwrite::Keep && existing.is_none() {
+                self.take_key(info).await?;
+            }
+            let condition = match &existing {
+                None => Condition::Absent,
+                Some(existing) => Condition::Matches(existing.etag.clone()),
+            };
+            let written = match &state.multipart_id {
+                Some(id) => {
+                    self.complete_multipart(&object, id, &state.parts, &condition)
+                        .await
+                }
+                None => {
+                    let data = match (&known.tail_bytes, state.tail) {
+                        (Some(bytes), _) => bytes.clone(),
+                        (None, Some(tail)) => self.read_tail(&info.id, tail).await?,
+                        (None, None) => Bytes::new(),
+                    };
+                    let opts = PutOptions {
+                        mode: condition.put_mode(),
+                        attributes: Self::attributes(info),
+                        ..Default::default()
+                    };
+                    let len = data.len() as u64;
+                    let put = self.s3.put_opts(&object, PutPayload::from(data), opts);
+                    bounded(len, put).await.map(drop)
+                }
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                // A completion that failed because somebody else completed the same multipart
+                // upload at the same moment (moto answers 500, SeaweedFS 404): the object says
+                // so once their completion is done. Both wrote the same committed parts.
+                Err(e @ StorageError::Io(_)) if state.multipart_id.is_some() => {
+                    for _ in 0..10 {
+                        if self.written_by(info, &object).await {
+                            return Ok(());
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    return Err(e);
+                }
+                // Somebody wrote the object since we looked: look again.
+                Err(StorageError::TakenOver | StorageError::AlreadyExists) => continue,
+                // The multipart upload is gone: completed by somebody else (the object says
+                // whose) or aborted with the upload (whose state is gone too, so the final
+                // CAS fails).
+                Err(StorageError::NotFound) if state.multipart_id.is_some() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.written_by(info, &object).await {
+            return Ok(());
+        }
+        Err(StorageError::Io(std::io::Error::other(
+            "the object kept changing while this upload was being published",
+        )))
+    }
+
+    /// Whether the object at `object` was written by `info`'s upload.
+    async fn written_by(&self, info: &UploadInfo, object: &Path) -> bool {
+        matches!(self.identify(object).await, Ok(Some(existing))
+            if existing.upload.as_deref() == Some(info.id.as_str()))
+    }
+
+    /// `--overwrite keep`: makes this upload the one that may publish at its key, through a
+    /// marker object `P/.tusgate-keep/<visibility>/<key>` holding the upload's id, created with
+    /// `If-None-Match: *`. Conditional completion alone is not enough: neither SeaweedFS nor
+    /// moto makes two concurrent conditional CompleteMultipartUploads exclusive, while both
+    /// make conditional PutObject atomic. A marker left by an upload that can no longer
+    /// publish (removed, or published and its asset deleted since) is taken over with
+    /// `If-Match`. `AlreadyExists` if another upload holds the key.
+    async fn take_key(&self, info: &UploadInfo) -> Result<()> {
+        let Some(target) = &info.target else {
+            return Ok(());
+        };
+        let marker = self.key(&format!(".tusgate-keep/{}", target.path))?;
+        let ours = PutPayload::from(info.id.to_string().into_bytes());
+        for _ in 0..3 {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            match bounded(0, self.s3.put_opts(&marker, ours.clone(), opts)).await {
+                Ok(_) => return Ok(()),
+                Err(StorageError::AlreadyExists) => {}
+                Err(e) => return Err(e),
+            }
+            let (etag, holder) = match bounded(0, async {
+                let result = self.s3.get(&marker).await?;
+                let etag = result.meta.e_tag.clone();
+                Ok((etag, result.bytes().await?))
+            })
+            .await
+            {
+                Ok(found) => found,
+                Err(StorageError::NotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            let holder = std::str::from_utf8(&holder).ok().and_then(UploadId::parse);
+            if holder.as_ref() == Some(&info.id) {
+                return Ok(());
+            }
+            // The holder may still publish unless its state is gone or says it is done (then
+            // its asset, checked by the caller, is what decides).
+            if let Some(holder) = &holder {
+                match self.load(holder).await {
+                    Ok((_, known)) if !known.state.object_written => {
+                        self.forget(holder);
+                        return Err(StorageError::AlreadyExists);
+                    }
+                    Ok(_) => self.forget(holder),
+                    Err(StorageError::NotFound | StorageError::Corrupt(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let opts = PutOptions {
+                mode: PutMode::Update(UpdateVersion {
+                    e_tag: etag,
+                    version: None,
+                }),
+                ..PutOptions::default()
+            };
+            match bounded(0, self.s3.put_opts(&marker, ours.clone(), opts)).await {
+                Ok(_) => return Ok(()),
+                Err(StorageError::TakenOver) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StorageError::AlreadyExists)
+    }
+
+    async fn abort_quietly(&self, state: &S3State) {
+        if let (Some(id), Ok(object)) = (&state.multipart_id, state.object_path()) {
+            match bounded(0, self.s3.abort_multipart(&object, id)).await {
+                Ok(()) | Err(StorageError::NotFound) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot abort a multipart upload"),
+            }
+        }
+    }
+
+    /// The object at `object`, if any: its ETag, `Last-Modified` and the upload that wrote it.
+    async fn identify(&self, object: &Path) -> Result<Option<Existing>> {
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        match bounded(0, self.s3.get_opts(object, options)).await {
+            Ok(result) => Ok(Some(Existing {
+                etag: result.meta.e_tag.clone(),
+                modified: result.meta.last_modified.into(),
+                upload: result
+                    .attributes
+                    .get(&Attribute::Metadata(UPLOAD_METADATA.into()))
+                    .map(|v| v.to_string()),
+            })),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `existing` was published after this upload's last byte was committed: the
+    /// bucket's clock on both sides (the state object's and the object's `Last-Modified`), so
+    /// the instances' clocks do not matter. Until the final CAS the state object was last
+    /// written by the commit of the last byte. `Last-Modified` has whole seconds: within one
+    /// second, the later publish wins.
+    async fn superseded(&self, info: &UploadInfo, existing: &Existing) -> Result<bool> {
+        if info.target.is_none() {
+            return Ok(false);
+        }
+        let committed = bounded(0, self.s3.head(&self.info_key(&info.id)?)).await?;
+        Ok(existing.modified > SystemTime::from(committed.last_modified))
+    }
+
+    /// CompleteMultipartUpload with the parts' own numbers (object_store's numbers them by
+    /// position) and a condition on the object, through a presigned request.
+    async fn complete_multipart(
+        &self,
+        object: &Path,
+        upload_id: &str,
+        parts: &[Part],
+        condition: &Condition,
+    ) -> Result<()> {
+        let mut options = SignedUrlOptions::new().with_query([("uploadId", upload_id)]);
+        let header = condition.header(self.overwrite);
+        if let Some((name, value)) = &header {
+            options = options.with_signed_header(name.clone(), value.clone());
+        }
+        let url = self
+            .s3
+            .signed_url_opts(
+                http::Method::POST,
+                object,
+                Duration::from_secs(300),
+                &options,
+            )
+            .await
+            .map_err(storage_error)?;
+        let mut body = String::from("<CompleteMultipartUpload>");
+        for part in parts {
+            body.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+                part.index.unwrap_or(0) + 1,
+                xml_escape(&part.content_id)
+            ));
+        }
+        body.push_str("</CompleteMultipartUpload>");
+        let mut request = self.http.post(url).body(body);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let deadline = REQUEST_DEADLINE.max(Duration::from_secs(
+            parts.iter().map(|p| p.size).sum::<u64>() / (64 * SLOWEST_RATE),
+        ));
+        let answer = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let text = response.text().await?;
+            Ok::<_, reqwest::Error>((status, text))
+        };
+        let (status, text) = tokio::time::timeout(deadline, answer)
+            .await
+            .map_err(|_| {
+                StorageError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("CompleteMultipartUpload did not finish within {deadline:?}"),
+                ))
+            })?
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+        // S3 may answer 200 and put the error in the body.
+        let code = s3_error_code(&text);
+        match (status.as_u16(), code.as_deref()) {
+            (412, _) | (_, Some("PreconditionFailed")) => Err(StorageError::TakenOver),
+            (404, _) | (_, Some("NoSuchUpload")) => Err(StorageError::NotFound),
+            (200..=299, None) => Ok(()),
+            _ => Err(StorageError::Io(std::io::Error::other(format!(
+                "CompleteMultipartUpload: {status} {}",
+                code.unwrap_or_default()
+            )))),
+        }
     }
 }
 
-async fn finish_part(size: u64, job: JoinHandle<Result<PartId>>) -> Result<Part> {
+/// The object a completer found at its key.
+struct Existing {
+    etag: Option<String>,
+    modified: SystemTime,
+    upload: Option<String>,
+}
+
+/// What the object must look like for a publish to go ahead: what was seen just before.
+enum Condition {
+    Absent,
+    Matches(Option<String>),
+}
+
+impl Condition {
+    fn put_mode(&self) -> PutMode {
+        match self {
+            Condition::Absent => PutMode::Create,
+            Condition::Matches(etag) => PutMode::Update(UpdateVersion {
+                e_tag: etag.clone(),
+                version: None,
+            }),
+        }
+    }
+
+    fn header(&self, overwrite: Overwrite) -> Option<(http::HeaderName, http::HeaderValue)> {
+        match (self, overwrite) {
+            (Condition::Absent, _) | (_, Overwrite::Keep) => Some((
+                http::header::IF_NONE_MATCH,
+                http::HeaderValue::from_static("*"),
+            )),
+            (Condition::Matches(Some(etag)), Overwrite::Replace) => {
+                http::HeaderValue::from_str(etag)
+                    .ok()
+                    .map(|value| (http::header::IF_MATCH, value))
+            }
+            (Condition::Matches(None), Overwrite::Replace) => None,
+        }
+    }
+}
+
+/// The `<Code>` of an S3 error document, if `body` is one.
+fn s3_error_code(body: &str) -> Option<String> {
+    if !body.contains("<Error>") {
+        return None;
+    }
+    let start = body.find("<Code>")? + "<Code>".len();
+    let end = body[start..].find("</Code>")? + start;
+    Some(body[start..end].to_owned())
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+async fn finish_part(index: usize, size: u64, job: JoinHandle<Result<PartId>>) -> Result<Part> {
     let part = job
         .await
         .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
     Ok(Part {
+        index: Some(index),
         size,
         content_id: part.content_id,
     })
@@ -424,15 +1070,33 @@ impl Store for S3Store {
             None => info.id.to_string(),
         };
         let object = self.key(&object)?.to_string();
-        // Fixed for the upload's life; raised so that 10,000 parts hold the declared length.
-        let needed = info.length.map_or(0, |len| len.div_ceil(MAX_PARTS));
+        // Fixed for the upload's life; raised so that half the part numbers hold the declared
+        // length (the other half is slack for reservations that PATCHes broke off).
+        let needed = info
+            .length
+            .map_or(0, |len| len.div_ceil(MAX_PARTS as u64 / 2));
         let part_size = self.part_size.max(needed.next_multiple_of(1 << 20));
+        // Creating is a claim of its own: generation 0 is this request's.
         let state = S3State {
             part_size,
             object,
+            next_generation: 1,
             ..S3State::default()
         };
-        self.save(info, &state).await
+        let etag = self.put_state(info, &state, None).await?;
+        self.table().insert(
+            info.id.clone(),
+            Known {
+                state,
+                etag,
+                claimed: Some(Claim {
+                    generation: 0,
+                    parts: 0..0,
+                }),
+                tail_bytes: None,
+            },
+        );
+        Ok(())
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo> {
@@ -440,16 +1104,62 @@ impl Store for S3Store {
     }
 
     async fn append(&self, info: &UploadInfo, source: &mut (dyn ByteSource + '_)) -> Result<u64> {
-        let state = self.state(info).await?;
-        if state.object_written {
+        let mut known = self.known(info).await?;
+        if known.state.object_written {
             return Ok(0);
         }
-        let old_tail = state.tail;
-        let (state, received) = self.write(info, state, source).await?;
-        if received == 0 && old_tail == state.tail {
+        let old_tail = known.state.tail;
+        // Part numbers this request may need, so that it usually reserves them in its claim.
+        let expected = source
+            .remaining()
+            .or_else(|| info.length.map(|len| len.saturating_sub(info.offset)))
+            .unwrap_or(0);
+        let wanted = (old_tail.map_or(0, |t| t.size) + expected).div_ceil(known.state.part_size);
+        let wanted = usize::try_from(wanted)
+            .unwrap_or(usize::MAX)
+            .min(RESERVE_AT_MOST);
+        let mut lease = match known.claimed.take() {
+            Some(claim) => Lease {
+                committed: known.state.clone(),
+                etag: known.etag.clone(),
+                claim,
+            },
+            None => self.claim_newest(info, known, wanted).await?,
+        };
+        // The claim is spent either way: a later append claims anew.
+        self.remember(&info.id, lease.committed.clone(), lease.etag.clone());
+        let old_tail = lease.committed.tail;
+        let written = self.write(info, &mut lease, source).await;
+        // Whatever happened, the reservations are committed (a CAS made them).
+        self.remember(&info.id, lease.committed.clone(), lease.etag.clone());
+        let (state, received, tail_bytes) = written?;
+        if received == 0 && state.tail == old_tail && state.parts == lease.committed.parts {
             return Ok(0);
         }
-        self.save(info, &state).await?;
+        let committed = self.put_state(info, &state, lease.etag.as_deref()).await;
+        let etag = match committed {
+            Ok(etag) => etag,
+            Err(e) => {
+                // Not committed: the new tail is nobody's. (A failure that is not a takeover
+                // may have committed after all, so only a takeover deletes it.)
+                if let (Some(tail), StorageError::TakenOver) = (state.tail, &e) {
+                    if Some(tail) != old_tail {
+                        self.delete_quietly(self.tail_key(&info.id, tail.generation)?)
+                            .await;
+                    }
+                }
+                return Err(e);
+            }
+        };
+        self.table().insert(
+            info.id.clone(),
+            Known {
+                state: state.clone(),
+                etag,
+                claimed: None,
+                tail_bytes,
+            },
+        );
         if let Some(old) = old_tail.filter(|old| Some(*old) != state.tail) {
             self.delete_quietly(self.tail_key(&info.id, old.generation)?)
                 .await;
@@ -458,8 +1168,12 @@ impl Store for S3Store {
     }
 
     async fn save_info(&self, info: &UploadInfo) -> Result<()> {
-        let state = self.state(info).await?;
-        self.save(info, &state).await
+        let known = self.known(info).await?;
+        let etag = self
+            .put_state(info, &known.state, known.etag.as_deref())
+            .await?;
+        self.remember(&info.id, known.state, etag);
+        Ok(())
     }
 
     async fn concatenate(&self, info: &UploadInfo, partials: &[UploadInfo]) -> Result<()> {
@@ -468,7 +1182,7 @@ impl Store for S3Store {
         // avoid it but object_store does not offer it.
         let mut paths = Vec::new();
         for partial in partials {
-            let state = self.load(&partial.id).await?.1;
+            let state = self.load(&partial.id).await?.1.state;
             if !state.object_written {
                 return Err(StorageError::Corrupt(format!(
                     "partial upload {} has no object",
@@ -517,80 +1231,53 @@ impl Store for S3Store {
         stored.map(drop)
     }
 
-    async fn complete(&self, info: &mut UploadInfo) -> Result<()> {
-        let mut state = self.state(info).await?;
+    async fn complete(&self, info: &mut UploadInfo) -> Result<Completion> {
+        let known = self.known(info).await?;
+        let mut state = known.state.clone();
         if !state.object_written {
-            let object = state.object_path()?;
-            match state.multipart_id.clone() {
-                Some(id) if info.target.is_some() && self.superseded(info, &object).await? => {
-                    // A newer upload of the key is already there: ours is dropped, not
-                    // published over it (recovery long after a crash must not go back in time).
-                    match bounded(0, self.s3.abort_multipart(&object, &id)).await {
-                        Ok(()) | Err(StorageError::NotFound) => {}
-                        Err(e) => return Err(e),
-                    }
-                    tracing::info!(
-                        id = %info.id,
-                        "a newer upload of this key is already published; this older one is not"
-                    );
-                }
-                Some(id) => {
-                    let parts = state
-                        .parts
-                        .iter()
-                        .map(|p| PartId {
-                            content_id: p.content_id.clone(),
-                        })
-                        .collect();
-                    let completion = self.s3.complete_multipart(&object, &id, parts);
-                    if let Err(e) = bounded(info.length.unwrap_or(0), completion).await {
-                        // Completed before a crash, or the response was lost: the object is
-                        // there with the right size, or this is a real failure.
-                        let done = bounded(0, self.s3.head(&object))
-                            .await
-                            .is_ok_and(|meta| Some(meta.size) == info.length);
-                        if !done {
-                            return Err(e);
-                        }
-                    }
-                }
-                None => {
-                    // All bytes are in the tail (or there are none): one PUT.
-                    let data = match state.tail {
-                        Some(tail) => self.read_tail(&info.id, tail).await?,
-                        None => Bytes::new(),
-                    };
-                    let opts = PutOptions {
-                        attributes: Self::attributes(info),
-                        ..Default::default()
-                    };
-                    let len = data.len() as u64;
-                    bounded(len, self.s3.put_opts(&object, PutPayload::from(data), opts)).await?;
-                }
-            }
+            self.write_object(info, &known).await?;
             state.object_written = true;
         }
         let tail = state.tail.take();
-        if info.target.is_some() {
-            info.phase = Phase::Published;
+        let mut finished = info.clone();
+        finished.phase = if info.target.is_some() {
+            Phase::Published
+        } else {
+            Phase::Receiving
+        };
+        match self
+            .put_state(&finished, &state, known.etag.as_deref())
+            .await
+        {
+            Ok(_) => {}
+            Err(StorageError::TakenOver) => {
+                // Somebody else finished it first (or removed it): their state is the truth.
+                self.forget(&info.id);
+                let (now, again) = self.load(&info.id).await?;
+                self.forget(&info.id);
+                if again.state.object_written {
+                    *info = now;
+                    return Ok(Completion::AlreadyFinished);
+                }
+                return Err(StorageError::TakenOver);
+            }
+            Err(e) => return Err(e),
         }
-        self.save(info, &state).await?;
+        *info = finished;
         if let Some(tail) = tail {
             self.delete_quietly(self.tail_key(&info.id, tail.generation)?)
                 .await;
         }
-        self.remember(&info.id, None);
-        Ok(())
+        self.forget(&info.id);
+        Ok(Completion::Finished)
     }
 
     async fn terminate(&self, info: &UploadInfo) -> Result<()> {
-        let state = self.state(info).await?;
+        let known = self.known(info).await?;
+        let state = known.state;
         let object = state.object_path()?;
-        if let (Some(id), false) = (&state.multipart_id, state.object_written) {
-            match bounded(0, self.s3.abort_multipart(&object, id)).await {
-                Ok(()) | Err(StorageError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
+        if !state.object_written {
+            self.abort_quietly(&state).await;
         }
         if let Some(tail) = state.tail {
             self.delete_quietly(self.tail_key(&info.id, tail.generation)?)
@@ -601,17 +1288,18 @@ impl Store for S3Store {
         if info.target.is_none() && state.object_written {
             self.delete_quietly(object).await;
         }
+        // Deleting the state fences whoever still works on the upload: their next CAS fails.
         self.delete_quietly(self.info_key(&info.id)?).await;
-        self.remember(&info.id, None);
+        self.forget(&info.id);
         Ok(())
     }
 
     async fn read(&self, info: &UploadInfo) -> Result<ReadObject> {
-        let state = self.state(info).await?;
-        if !state.object_written {
+        let known = self.known(info).await?;
+        if !known.state.object_written {
             return Err(StorageError::Incomplete);
         }
-        let object = state.object_path()?;
+        let object = known.state.object_path()?;
         self.open(object).await
     }
 
@@ -630,6 +1318,10 @@ impl Store for S3Store {
             .collect())
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn open_asset(&self, path: &[u8]) -> Result<ReadObject> {
         let path = std::str::from_utf8(path).map_err(|_| StorageError::NotFound)?;
         let object = self.key(path).map_err(|_| StorageError::NotFound)?;
@@ -638,22 +1330,6 @@ impl Store for S3Store {
 }
 
 impl S3Store {
-    /// Whether the object at `object` was published after this upload's last byte was
-    /// committed: the bucket's clock on both sides (the state object's and the object's
-    /// `Last-Modified`), so the instances' clocks do not matter. Only multipart uploads can be
-    /// left complete and unpublished (a single-PUT upload's object is written as its last
-    /// byte is committed), so only they ask. `Last-Modified` has whole seconds: within one
-    /// second, and for two uploads of one key completing within one publish of each other, the
-    /// later publish wins.
-    async fn superseded(&self, info: &UploadInfo, object: &Path) -> Result<bool> {
-        let committed = bounded(0, self.s3.head(&self.info_key(&info.id)?)).await?;
-        match bounded(0, self.s3.head(object)).await {
-            Ok(existing) => Ok(existing.last_modified > committed.last_modified),
-            Err(StorageError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     async fn open(&self, object: Path) -> Result<ReadObject> {
         let meta = bounded(0, self.s3.head(&object)).await?;
         Ok(ReadObject {
@@ -800,6 +1476,10 @@ fn storage_error(e: object_store::Error) -> StorageError {
     match e {
         object_store::Error::NotFound { .. } => StorageError::NotFound,
         object_store::Error::AlreadyExists { .. } => StorageError::AlreadyExists,
+        // A conditional write that lost: somebody else changed the object first.
+        object_store::Error::Precondition { .. } | object_store::Error::NotModified { .. } => {
+            StorageError::TakenOver
+        }
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => StorageError::PermissionDenied,
         other => StorageError::Io(std::io::Error::other(other)),
@@ -828,7 +1508,11 @@ fn build(config: &S3Config, patient: bool) -> Result<AmazonS3, String> {
         .with_region(&config.region)
         .with_retry(retry)
         // GCS has no DeleteObjects, and B2 rejects its checksum header.
-        .with_disable_bulk_delete(true);
+        .with_disable_bulk_delete(true)
+        // No SHA-256 of every part for the request signature: it was half of tusgate's CPU on
+        // S3 uploads (benches/s3.sh, perf). TLS (or the loopback) protects the bytes in transit,
+        // as with tusd's -s3-disable-content-hashes.
+        .with_unsigned_payload(true);
     match (&config.access_key, &config.secret_key) {
         (Some(key), Some(secret)) => {
             let secret = String::from_utf8(secret.expose().to_vec())

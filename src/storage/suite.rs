@@ -65,6 +65,10 @@ impl ByteSource for Chunks {
     fn accept(&mut self) -> bool {
         self.accept
     }
+
+    fn remaining(&self) -> Option<u64> {
+        Some(self.chunks.iter().map(|c| c.len() as u64).sum())
+    }
 }
 
 /// Reads `range` of an opened object to memory.

@@ -69,11 +69,12 @@ where
         let stored = match stored {
             Ok(stored) => stored,
             Err(e) => {
-                // Storing can fail after the last byte is down (an fsync with -fsync=always):
-                // such an upload reads as complete, and must not wait for a restart to publish.
-                if app.store.info(&owned.id).await.is_ok_and(|now| now.awaits_publish()) {
-                    app.unpublished.insert(&owned.id);
-                }
+                // Storing can fail after the last byte is down (an fsync with -fsync=always, a
+                // state write whose answer was lost): such an upload reads as complete, and must
+                // not wait for a restart to publish. The retry loop reads its state under the
+                // lock and drops it unless it awaits publishing; reading it here would hold the
+                // answer for another request deadline when S3 stopped answering.
+                app.unpublished.insert(&owned.id);
                 return Err(e.into());
             }
         };

@@ -167,7 +167,13 @@ impl UploadInfo {
     /// failed publish) came between the last byte and the end of the publish. Completing it
     /// again finishes the job.
     pub fn awaits_publish(&self) -> bool {
-        self.target.is_some() && self.is_complete() && self.phase != Phase::Published
+        self.is_complete()
+            && match self.target {
+                Some(_) => self.phase != Phase::Published,
+                // Without a target only a backend that writes the upload's object after its
+                // last byte (S3) reports this phase, until the object is there.
+                None => self.phase == Phase::Publishing,
+            }
     }
 
     pub fn is_final(&self) -> bool {
