@@ -4,9 +4,9 @@ N uploads run concurrently against a budget of two parts, each in two PATCHes (t
 leaves a tail, so the second reads it back within its first part's reservation). Every upload
 must complete byte-identically, and tusgate's peak RSS (`VmHWM`) must stay below its RSS peak
 before the uploads plus the budget plus a generous allowance per upload and for the allocator
-(~100 MiB; measured on moto: 59-65 MiB). Without the budget each upload can hold three parts at
-once (up to N × 15 MiB; measured on moto: 155-171 MiB, over the bound), so the test fails
-without it. It is a memory bound, not a timing one: a faster S3 server only lowers the peak.
+(~100 MiB; measured 59-65 MiB on moto and on SeaweedFS). Without the budget each upload can
+hold three parts at once (up to N × 15 MiB; measured 147-171 MiB on moto, 257 MiB on
+SeaweedFS, over the bound), so the test fails without it. It is a memory bound, not a timing one: a faster S3 server only lowers the peak.
 """
 
 import threading
