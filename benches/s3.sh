@@ -122,16 +122,17 @@ RESULTS=$SCRATCH/results.jsonl
 : > "$RESULTS"
 rm -f "$LOGS"/tusgate*.log "$LOGS"/tusd*.log
 
-PIDS=()
 BENCH_PID=
 cleanup() {
     local p
     rm -f "$SCRATCH/inner.pids"
     cp "${SEAWEEDFS_LOG:-/dev/null}" "$LOGS/weed.log" 2>/dev/null
     [[ -n "$BENCH_PID" ]] && kill "$BENCH_PID" 2>/dev/null
-    for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null; done
+    # Only the servers still running (stop_config forgets the ones it stopped: their pids may
+    # belong to other processes by now).
+    for p in "${SPIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null; done
     sleep 0.3
-    for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null; done
+    for p in "${SPIDS[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null; done
     return 0
 }
 trap cleanup EXIT
@@ -229,7 +230,7 @@ start_config() {
                 ;;
         esac
         pid=$!
-        PIDS+=("$pid"); SPIDS+=("$pid")
+        SPIDS+=("$pid")
         url=$(wait_url "$log" "$pid") \
             || { log "$config instance $i did not start:"; tail -5 "$log" >&2; return 1; }
         URLS+=("$url")
