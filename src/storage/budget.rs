@@ -33,7 +33,10 @@
 //!
 //! Not counted: bytes that arrived before the wait that reserves them, at most one body frame
 //! per waiting upload (the rest of the frame that completed the previous part), and protocol
-//! buffers (hyper's read buffer, HTTP/2 windows, the kernel's socket buffers).
+//! buffers (hyper's read buffer, HTTP/2 windows). Together ~1 MiB per open upload, measured
+//! (benches/README.md, "S3 memory"). Nor the kernel's: a body nobody reads queues in the
+//! socket's receive buffer, autotuned up to `net.ipv4.tcp_rmem`'s maximum unless
+//! `--tcp-receive-buffer` fixes it, which hundreds of waiting uploads need (same section).
 
 use std::future::Future;
 use std::sync::Arc;
