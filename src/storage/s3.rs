@@ -440,11 +440,16 @@ impl S3Store {
         ]);
         let backend =
             serde_json::to_value(state).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        let mut info = info.clone();
-        // The phase S3 reports for a complete tokenless upload is derived, never stored.
-        if info.target.is_none() {
-            info.phase = Phase::Receiving;
-        }
+        // The phase S3 reports for a complete tokenless upload is derived, never stored; only
+        // then is the upload copied (every PATCH writes state twice, metadata included).
+        let info = if info.target.is_none() && info.phase != Phase::Receiving {
+            std::borrow::Cow::Owned(UploadInfo {
+                phase: Phase::Receiving,
+                ..info.clone()
+            })
+        } else {
+            std::borrow::Cow::Borrowed(info)
+        };
         let bytes = tusd_info::encode_with_backend(&info, storage, Some(backend));
         let key = self.info_key(&info.id)?;
         let mode = match (self.fenced, etag) {
