@@ -16,7 +16,7 @@
 #                  server can do (physical-limit reference; no fsync)
 #   tusgate        tusgate with its default durability (-fsync=completion)
 #   tusgate_never  tusgate -fsync=never (tusd's durability)
-#   tusd           tusd v2.10.0 (scripts/install-tusd.sh)
+#   tusd           tusd v2.10.1 (scripts/install-tusd.sh)
 #   tusnode        @tus/server 2.4.5 + @tus/file-store 2.1.1 (npm)
 #   rustus         rustus 0.5.10 (only with WITH_RUSTUS=1, or when RUSTUS_BIN points at one)
 #   limit_fsync    the sink with fdatasync at completion (not in the default list)
@@ -60,7 +60,7 @@ BUDGET_S=${BUDGET_S:-1000}            # no peer run starts after this many secon
 QUIET_MAX_WAIT_S=${QUIET_MAX_WAIT_S:-2}
 QUIET_BUSY_CORES=${QUIET_BUSY_CORES:-0.3}
 BASE_PORT=${BASE_PORT:-27480}     # 9 consecutive ports; moved up if any is taken
-TUSD_VERSION=v2.10.0
+TUSD_VERSION=v2.10.1
 TUS_SERVER_VER=2.4.5
 TUS_FILESTORE_VER=2.1.1
 RUSTUS_VER=0.5.10

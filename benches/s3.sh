@@ -14,7 +14,7 @@
 #                  generator gives upload i to instance i mod n (`--spread upload`)
 #   tusgate3r      3 instances, each request to the next instance (`--spread request`: a load
 #                  balancer without affinity, every upload continued by other instances)
-#   tusd           tusd v2.10.0 -s3-bucket -s3-endpoint, defaults (50 MiB parts in temp files,
+#   tusd           tusd v2.10.1 -s3-bucket -s3-endpoint, defaults (50 MiB parts in temp files,
 #                  MD5 + SHA256 of every part for the content-hash headers)
 #   tusd_nohash    the same with -s3-disable-content-hashes (tusgate sends no checksum headers)
 # Workloads (WORKLOADS):
@@ -81,7 +81,7 @@ if [[ -z "${S3BENCH_INNER:-}" ]]; then
     log "building tusgate (release)"
     (cd "$ROOT" && cargo build --release --locked --quiet)
     if [[ " $CONFIGS " == *" tusd"* && -z "${TUSD_BIN:-}" ]]; then
-        log "installing tusd v2.10.0 (scripts/install-tusd.sh)"
+        log "installing tusd v2.10.1 (scripts/install-tusd.sh)"
         bash "$ROOT/scripts/install-tusd.sh" >"$LOGS/install-tusd.log" 2>&1 \
             || { log "tusd install failed, see $LOGS/install-tusd.log"; exit 1; }
     fi

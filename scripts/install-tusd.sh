@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds tusd v2.10.0 (the server we replace and test against) into .tools/bin/tusd.
+# Builds tusd v2.10.1 (the server we replace and test against) into .tools/bin/tusd.
 #
-# `go install github.com/tus/tusd/v2/cmd/tusd@v2.10.0` would be the obvious command, but it asks
+# `go install github.com/tus/tusd/v2/cmd/tusd@v2.10.1` would be the obvious command, but it asks
 # the module proxy for the version list (a deprecation check), which the proxy here refuses;
 # building from a throwaway module that requires the exact version avoids that request.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=v2.10.0
+version=v2.10.1
 bin="$root/.tools/bin/tusd"
 stamp="$root/.tools/tusd.version"
 if [[ -x "$bin" && "$(cat "$stamp" 2>/dev/null)" == "$version" ]]; then

@@ -42,14 +42,14 @@ stage "unit tests and conformance (tusgate)" cargo test --release --locked
 stage "fuzz (cargo-fuzz, bounded)" bash scripts/fuzz.sh
 stage "storage suite on S3 (moto)" bash scripts/with-moto.sh cargo test --release --locked --test store_s3
 stage "storage suite on S3 (SeaweedFS)" bash scripts/with-seaweedfs.sh cargo test --release --locked --test store_s3
-stage "conformance (tusd v2.10.0)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVER="$tusd" \
+stage "conformance (tusd v2.10.1)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVER="$tusd" \
     cargo test --release --locked --test conformance
 stage "tus-js-client (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
     npm --prefix clients/js test
-stage "tus-js-client (tusd v2.10.0)" env TUS_SERVER_BIN="$tusd" npm --prefix clients/js test
+stage "tus-js-client (tusd v2.10.1)" env TUS_SERVER_BIN="$tusd" npm --prefix clients/js test
 stage "tuspy (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
     bash clients/python/run.sh
-stage "tuspy (tusd v2.10.0)" env TUS_SERVER_BIN="$tusd" bash clients/python/run.sh
+stage "tuspy (tusd v2.10.1)" env TUS_SERVER_BIN="$tusd" bash clients/python/run.sh
 stage "granite-assets 0.1.7 end to end" env TUSGATE_BIN="$tusgate" bash interop/granite/run.sh
 stage "nginx differential (secure_link downloads)" env TUSGATE_BIN="$tusgate" bash interop/nginx/run.sh
 stage "S3 end to end on moto and SeaweedFS (tus-js-client, SIGKILL, S3 outage, two instances, expiry, trust, newest wins)" env TUSGATE_BIN="$tusgate" bash interop/s3/run.sh
