@@ -40,6 +40,7 @@ pub mod cors;
 pub mod download;
 pub mod error;
 pub mod failpoint;
+pub mod hooks;
 pub mod janitor;
 pub mod keys;
 pub mod lifecycle;
