@@ -58,6 +58,7 @@ stage "chaos (resets, SIGKILL, full disk)" env TUSGATE_BIN="$tusgate" bash inter
 stage "deployment (nginx/ proxy for real, Dockerfile and compose statically)" env TUSGATE_BIN="$tusgate" bash interop/deploy/run.sh
 stage "README quick start (scripts/try.sh)" bash scripts/try-smoke.sh "$tusgate"
 stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
+stage "TLS (curl h1/h2, tls modes, tus-js-client in Chromium over https, SIGHUP reload, startup errors)" env TUSGATE_BIN="$tusgate" bash interop/tls/run.sh
 
 echo
 for name in "${passed[@]}"; do echo "  ok      $name"; done

@@ -55,6 +55,8 @@ pub struct Config {
     pub max_connections: usize,
     /// SO_RCVBUF of accepted TCP connections; `None` leaves the kernel's autotuning.
     pub tcp_receive_buffer: Option<usize>,
+    /// `Some`: connections are TLS (`--tls-certificate`, `--tls-key`, `--tls-mode`).
+    pub tls: Option<crate::tls::TlsConfig>,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
     pub worker_threads: Option<usize>,
@@ -317,6 +319,19 @@ every upload holds one whole part in memory before sending it",
             // Every connection would be closed before its first request could arrive.
             return Err("--network-timeout must be greater than 0".into());
         }
+        let tls = crate::tls::TlsConfig::from_flags(
+            args.tls_certificate.as_deref(),
+            args.tls_key.as_deref(),
+            args.tls_mode,
+        )?;
+        if tls.is_some() && args.enable_h2c {
+            // tusd's rule: h2c is cleartext by definition.
+            return Err(
+                "--enable-h2c cannot be combined with --tls-certificate: over TLS, HTTP/2 is \
+negotiated by ALPN"
+                    .into(),
+            );
+        }
         let trimmed = args.base_path.trim_matches('/');
         let base_path = if trimmed.is_empty() {
             "/".to_owned()
@@ -358,6 +373,7 @@ every upload holds one whole part in memory before sending it",
                 n => n,
             },
             tcp_receive_buffer: Some(tcp_receive_buffer).filter(|&n| n > 0),
+            tls,
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
             worker_threads: args.worker_threads.filter(|&n| n > 0),
@@ -528,9 +544,25 @@ pub struct ServeArgs {
     /// much per round trip. The kernel doubles the value and caps it at net.core.rmem_max.
     #[arg(long, env = "TUSGATE_TCP_RECEIVE_BUFFER", default_value = "0", value_parser = parse_go_i64, help_heading = "Listening")]
     pub tcp_receive_buffer: i64,
-    /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on.
+    /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on
+    /// without TLS. Refused together with --tls-certificate, as tusd does.
     #[arg(long, env = "TUSGATE_ENABLE_H2C", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
     pub enable_h2c: bool,
+
+    // --- TLS ---
+    /// PEM file with the TLS certificate, followed by any intermediate certificates. With
+    /// --tls-key, tusgate serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP.
+    /// Both files are read again on SIGHUP; a pair that fails to load keeps the previous one.
+    #[arg(long, env = "TUSGATE_TLS_CERTIFICATE", help_heading = "TLS")]
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM file with the private key of --tls-certificate (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TUSGATE_TLS_KEY", help_heading = "TLS")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS versions and cipher suites, as tusd: tls12 (TLS 1.2 with ECDHE AES-GCM and
+    /// ChaCha20-Poly1305 suites, and TLS 1.3), tls12-strong (TLS 1.2 only, ECDHE AES-256-GCM
+    /// only), tls13 (TLS 1.3 only).
+    #[arg(long, env = "TUSGATE_TLS_MODE", default_value = "tls12", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::tls::TlsMode>()), help_heading = "TLS")]
+    pub tls_mode: crate::tls::TlsMode,
 
     // --- Protocol ---
     /// Largest upload in bytes (0 = unlimited).
@@ -872,12 +904,16 @@ enum Unsupported {
     /// Accepted; a warning says what replaces it.
     Warn(&'static str),
     /// Refused at startup: running without it would silently do something else than asked.
+    #[allow(
+        dead_code,
+        reason = "no tusd flag is refused today; kept for one that would change behaviour silently"
+    )]
     Refuse(&'static str),
 }
 
 /// tusd v2.10 flags with no tusgate equivalent: (name, takes a value, treatment).
 const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
-    use Unsupported::{Refuse, Warn};
+    use Unsupported::Warn;
     const HOOKS: Unsupported = Warn(
         "gRPC and plugin hooks are not supported; use -hooks-http or -hooks-dir (tusd's HTTP and file hooks)",
     );
@@ -888,8 +924,6 @@ const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
         "S3 parts have one fixed size per upload (--s3-part-size), two are in flight per PATCH, \
 and --s3-max-buffer bounds their memory",
     );
-    const TLS: Unsupported =
-        Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
     const OTHER_CLOUDS: Unsupported =
         Warn("GCS and Azure stores are not built in; GCS works through its S3-compatible endpoint");
     &[
@@ -954,9 +988,6 @@ and --s3-max-buffer bounds their memory",
             false,
             Warn("set TUSGATE_LOG=object_store=debug"),
         ),
-        ("tls-certificate", true, TLS),
-        ("tls-key", true, TLS),
-        ("tls-mode", true, TLS),
     ]
 };
 
@@ -1104,13 +1135,11 @@ mod tests {
             "-port",
             "1",
             "-filelock-holder-poll-interval=1s",
-            "-tls-certificate",
-            "c.pem",
         ]);
         assert_eq!(out.args, ["tusd", "--port", "1"]);
         assert_eq!(out.warnings.len(), 3);
         assert!(out.warnings[0].starts_with("-hooks-grpc is ignored: gRPC and plugin hooks"));
-        assert_eq!(out.refused.len(), 1);
+        assert!(out.refused.is_empty());
         let s3 = normalize(&["tusd", "-s3-bucket=b", "-s3-min-part-size=1"]);
         assert_eq!(s3.args, ["tusd", "--s3-bucket=b"]);
         assert_eq!(s3.warnings.len(), 1);
