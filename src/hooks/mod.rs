@@ -304,6 +304,15 @@ pub struct HookResponse {
 }
 
 impl HttpResponse {
+    /// The status to send, if it is one HTTP can carry. tusd passes any non-zero value to Go's
+    /// `WriteHeader`, which panics outside 100..=999: the server then drops the connection
+    /// without an answer. `None` for 0 (unchanged) and for such values.
+    pub fn status(&self) -> Option<::http::StatusCode> {
+        u16::try_from(self.status_code)
+            .ok()
+            .and_then(|code| ::http::StatusCode::from_u16(code).ok())
+    }
+
     /// tusd's `HTTPResponse.MergeWith`: `other`'s non-zero status and non-empty body replace
     /// ours; its headers are added to ours, replacing same-named ones.
     pub fn merge_with(&self, other: &HttpResponse) -> HttpResponse {
@@ -410,6 +419,21 @@ impl FileInfoChanges {
             ));
         }
         Ok(())
+    }
+}
+
+impl HookError {
+    /// What tusd answers when a blocking hook fails: `500 ERR_INTERNAL_SERVER_ERROR: <error>`
+    /// (it reveals the hook's error text to the client; tusgate may choose to say less).
+    pub fn tusd_response(&self) -> HttpResponse {
+        HttpResponse {
+            status_code: 500,
+            body: format!("ERR_INTERNAL_SERVER_ERROR: {self}\n"),
+            header: BTreeMap::from([(
+                "Content-Type".to_owned(),
+                "text/plain; charset=utf-8".to_owned(),
+            )]),
+        }
     }
 }
 
@@ -873,6 +897,29 @@ http://127.0.0.1:18766/files/3d99afe7a2dd3cdba1dca36373390f97\r\n\r\n",
         let response = stop.stop().expect("stopped");
         assert_eq!(response.status_code, 400);
         assert!(response.body.starts_with("ERR_UPLOAD_STOPPED: "));
+    }
+
+    #[test]
+    fn statuses_and_failure_answers() {
+        let status = |code| {
+            HttpResponse {
+                status_code: code,
+                ..HttpResponse::default()
+            }
+            .status()
+        };
+        assert_eq!(status(403), Some(::http::StatusCode::FORBIDDEN));
+        assert_eq!(status(0), None);
+        assert_eq!(status(-1), None);
+        assert_eq!(status(1000), None);
+        let error = HookError::Status {
+            status: 503,
+            body: "busy".into(),
+        };
+        assert_eq!(
+            error.tusd_response().body,
+            "ERR_INTERNAL_SERVER_ERROR: unexpected response code from hook endpoint (503): busy\n"
+        );
     }
 
     #[test]
