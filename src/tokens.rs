@@ -79,6 +79,11 @@ impl UploadTokens {
         }
     }
 
+    /// Whether tokens can be checked at all (an upload secret is configured).
+    pub fn has_secret(&self) -> bool {
+        self.secret.is_some()
+    }
+
     pub fn prefixes(&self) -> &Prefixes {
         &self.prefixes
     }

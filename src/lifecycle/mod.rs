@@ -22,7 +22,8 @@
 //! Hooks (tusd v2's, see [`crate::hooks`]) fire from here and nowhere else, at tusd's points:
 //! - pre-create after every check of ours, the upload token's first (a request with a bad
 //!   token never reaches the hook), and before anything is stored; it sees the metadata as
-//!   sent, token included, and may reject the creation or change the id and metadata;
+//!   sent, token included, and may reject the creation or change the id and metadata. Without
+//!   an upload secret, a token is the hook's to check, as under tusd;
 //! - post-create once the upload exists; post-receive while bytes stream (it may stop the
 //!   upload, which terminates it);
 //! - pre-finish after the upload is finished and published, in the request that finished it
@@ -147,7 +148,17 @@ where
         }
     }
     let metadata = new.metadata;
-    let target = app.config.tokens.check_creation(&metadata)?;
+    // Without an upload secret tusgate cannot check a token. Users who kept checking tokens in
+    // their own pre-create hook (as under tusd) let that hook decide: the token is then plain
+    // metadata, kept for their later hooks as tusd keeps it, and the upload is tokenless here.
+    let hook_checks_tokens = !app.config.tokens.has_secret()
+        && app.hooks.enabled(HookType::PreCreate)
+        && metadata.contains_key("upload-token");
+    let target = if hook_checks_tokens {
+        None
+    } else {
+        app.config.tokens.check_creation(&metadata)?
+    };
     check_partials_in_scope(&partials, target.as_ref())?;
     let partial = concat == Concat::Partial;
     if let (Some(target), false) = (&target, partial) {
@@ -185,7 +196,9 @@ where
     }
     // The token did its job. Kept, it would be echoed by HEAD to anyone holding the upload
     // URL (URLs are logged) and could be replayed until it expires.
-    info.metadata.remove("upload-token");
+    if !hook_checks_tokens {
+        info.metadata.remove("upload-token");
+    }
     // A partial never publishes on its own; it remembers its token's target as its scope.
     if partial {
         info.scope = target;

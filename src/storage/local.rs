@@ -250,6 +250,12 @@ impl LocalStore {
 impl Store for LocalStore {
     fn describe(&self, info: &UploadInfo) -> BTreeMap<String, String> {
         let mut map = self.storage_map(&info.id);
+        // `Path` is where the bytes are now: a hook written for tusd reads or moves the file
+        // there, and once published it is the asset.
+        map.insert(
+            "Path".to_owned(),
+            self.current_data_path(info).to_string_lossy().into_owned(),
+        );
         if let Some(target) = &info.target {
             let path = self.assets_dir.join(&target.path);
             map.insert("AssetPath".to_owned(), path.to_string_lossy().into_owned());
