@@ -1,0 +1,84 @@
+"""The hook differential: tusd v2.10.1 and tusgate behind the same recorder, the same uploads,
+the hook bodies compared field by field (see diff.py for what is normalised and how events are
+matched).
+
+Two comparisons:
+* tusd against tusd (a second run): proves the normalisation leaves no noise, so every
+  difference reported for tusgate is real. It must find none.
+* tusd against tusgate: every difference must be declared in ALLOWED with its reason; anything
+  else fails, and so does an event only one of them sent.
+
+The counts are printed at the end of the pytest run (terminal summary) for the closing note.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Servers
+from diff import SECRET, Allowed, compare, run_steps
+from recorder import HookRecorder, reject_pre_create_when
+
+# Intentional differences between tusd and tusgate, each with the reason. Keep it short.
+ALLOWED = [
+    # Not pre-create: a hook that checks the token itself (the granite docs' handler) needs it
+    # there, and tusgate checks it before pre-create anyway.
+    Allowed("tokened", r"post-create|post-receive|pre-finish|post-finish",
+            r"Event\.Upload\.MetaData\.upload-token",
+            "tusgate checks the upload-token itself and drops it from the stored metadata "
+            "(README, differences from tusd, 13), so the hooks after creation never see it"),
+    Allowed("tokened", r"post-finish", r"Event\.Upload\.Storage\..*",
+            "tusgate publishes the finished asset to {assets-dir}/{visibility}/{key}: "
+            "post-finish's Storage says where the asset is, not where the upload was"),
+]
+
+REJECT = dict(status=422, body="rejected by the hook", headers={"X-Hook": "rejected"})
+SUMMARIES: list[str] = []
+
+
+def record(kind: str, servers: Servers) -> tuple[list, dict]:
+    with HookRecorder() as recorder:
+        recorder.policy = reject_pre_create_when("reject", "yes", **REJECT)
+        server = servers.start(kind, recorder.url, name=f"{kind}-{len(servers.started)}",
+                               env={"UPLOAD_SECRET": SECRET} if kind == "tusgate" else None)
+        try:
+            return run_steps(server, recorder)
+        finally:
+            server.process.stop()
+
+
+@pytest.fixture(scope="module")
+def tusd_run(tmp_path_factory):
+    group = Servers(tmp_path_factory.mktemp("tusd-reference"))
+    try:
+        yield record("tusd", group)
+    finally:
+        group.stop_all()
+
+
+def test_tusd_sends_the_hooks_each_step_expects(tusd_run):
+    """The reference itself: tusd sent at least the hooks each step waits for (otherwise the
+    steps test nothing)."""
+    events, runs = tusd_run
+    for step, run in runs.items():
+        for (label, type_), count in run.expect.items():
+            got = sum(1 for e in events if e.step == step and e.label == label and e.type == type_)
+            assert got >= count, f"tusd: step {step}: {count} x {type_} for {label}, got {got}"
+
+
+def test_tusd_against_itself_is_noise_free(tusd_run, servers):
+    events, _ = tusd_run
+    again, _ = record("tusd", servers)
+    result = compare(events, again, [])
+    SUMMARIES.append(result.summary("hook differential, tusd v2.10.1 vs tusd v2.10.1 (control)"))
+    assert not result.differences and not result.events_only_reference \
+        and not result.events_only_candidate, result.summary("tusd vs tusd")
+
+
+def test_tusd_against_tusgate(tusd_run, servers):
+    events, _ = tusd_run
+    theirs, _ = record("tusgate", servers)
+    result = compare(events, theirs, ALLOWED)
+    SUMMARIES.append(result.summary("hook differential, tusd v2.10.1 vs tusgate"))
+    assert not result.unexpected and not result.events_only_reference \
+        and not result.events_only_candidate, result.summary("tusd vs tusgate")
