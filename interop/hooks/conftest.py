@@ -144,7 +144,10 @@ class Servers:
     started: list[Server] = field(default_factory=list)
 
     def start(self, kind: str, hooks_url: str | None, *extra: str, name: str | None = None,
-              env: dict[str, str] | None = None, events: str = ALL_EVENTS) -> Server:
+              env: dict[str, str] | None = None, events: str = ALL_EVENTS,
+              tokenless: bool = True) -> Server:
+        """`tokenless=False` starts tusgate without -allow-uploads-without-token (it then needs
+        UPLOAD_SECRET in `env`); tusd ignores it."""
         name = name or f"{kind}-{len(self.started)}"
         workdir = self.workdir / name
         upload_dir = workdir / "uploads"
@@ -155,7 +158,7 @@ class Servers:
             command += ["-hooks-http", hooks_url, "-hooks-enabled-events", events,
                         "-progress-hooks-interval", f"{int(PROGRESS_INTERVAL_S * 1000)}ms"]
         command += list(extra)
-        if kind == "tusgate":
+        if kind == "tusgate" and tokenless:
             command += ["-allow-uploads-without-token"]
         full_env = {k: v for k, v in os.environ.items()
                     if k not in ("UPLOAD_SECRET", "SECURE_LINK_SECRET")}
