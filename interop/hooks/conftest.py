@@ -145,8 +145,12 @@ class Servers:
 
     def start(self, kind: str, hooks_url: str | None, *extra: str, name: str | None = None,
               env: dict[str, str] | None = None, events: str = ALL_EVENTS,
-              tokenless: bool = True) -> Server:
-        """`tokenless=False` starts tusgate without -allow-uploads-without-token (it then needs
+              tokenless: bool = True, file_hooks=None,
+              file_hook_events: list[str] | None = None) -> Server:
+        """`hooks_url`: HTTP hooks to it. `file_hooks` (a HookRecorder): file hooks instead, a
+        -hooks-dir of scripts that forward to that recorder (recorder.write_file_hooks), one per
+        event of `file_hook_events` (default: all seven).
+        `tokenless=False` starts tusgate without -allow-uploads-without-token (it then needs
         UPLOAD_SECRET in `env`); tusd ignores it."""
         name = name or f"{kind}-{len(self.started)}"
         workdir = self.workdir / name
@@ -154,8 +158,14 @@ class Servers:
         upload_dir.mkdir(parents=True)
         command = [binary(kind), "-host", "127.0.0.1", "-port", "0",
                    "-upload-dir", str(upload_dir)]
-        if hooks_url is not None:
-            command += ["-hooks-http", hooks_url, "-hooks-enabled-events", events,
+        if file_hooks is not None:
+            from recorder import EVENTS, write_file_hooks
+            write_file_hooks(workdir / "hooks", file_hooks, file_hook_events or EVENTS)
+            command += ["-hooks-dir", str(workdir / "hooks")]
+        elif hooks_url is not None:
+            command += ["-hooks-http", hooks_url]
+        if hooks_url is not None or file_hooks is not None:
+            command += ["-hooks-enabled-events", events,
                         "-progress-hooks-interval", f"{int(PROGRESS_INTERVAL_S * 1000)}ms"]
         command += list(extra)
         if kind == "tusgate" and tokenless:

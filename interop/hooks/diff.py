@@ -236,7 +236,8 @@ _REMOTE = re.compile(r"^127\.0\.0\.1:\d+$")
 
 
 def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> list[Event]:
-    replacements = [(str(server.upload_dir), "<upload-dir>"), (server.origin, "<origin>"),
+    replacements = [(str(server.workdir / "hooks"), "<hooks-dir>"),
+                    (str(server.upload_dir), "<upload-dir>"), (server.origin, "<origin>"),
                     (f"127.0.0.1:{server.port}", "<host>")]
     replacements += [(uid, f"<{label}>") for uid, label in run.labels.items()]
 
@@ -254,6 +255,9 @@ def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> lis
         counts[(label, hook.type)] = nth + 1
         flat: dict[str, object] = {"hook-request.path": hook.path,
                                    "hook-request.Content-Type": hook.headers.get("Content-Type")}
+        for name, value in hook.headers.items():   # file hooks: env and cwd, via the bridge
+            if name.lower().startswith("x-hook-"):   # (urllib sends them as X-hook-env-tus_id)
+                flat[f"file-hook.{name.lower()[len('x-hook-'):]}"] = value
         flatten(hook.body, "", flat)
         for path, value in list(flat.items()):
             value = clean(value)

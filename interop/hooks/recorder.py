@@ -213,3 +213,39 @@ class HookRecorder:
             with self._cond:
                 if len(self.hooks) == count or time.monotonic() > deadline:
                     return list(self.hooks)
+
+
+# --- file hooks (-hooks-dir) bridged to the recorder ----------------------------------------
+
+FILE_HOOK = '''#!{python}
+# tusd file hook bridge (written by the hooks suite): forwards this hook to the recorder and
+# answers with the recorder's reply. stdin: the hook request JSON; env: TUS_ID, TUS_SIZE,
+# TUS_OFFSET; cwd: the hooks dir. The reply's X-Exit-Code header is this script's exit code.
+import os, sys, urllib.request
+body = sys.stdin.buffer.read()
+headers = {{"Content-Type": "application/json", "X-Hook-Cwd": os.getcwd()}}
+for name in ("TUS_ID", "TUS_SIZE", "TUS_OFFSET"):
+    headers["X-Hook-Env-" + name] = os.environ.get(name, "<unset>")
+request = urllib.request.Request({url!r} + "/" + os.path.basename(sys.argv[0]), data=body,
+                                 headers=headers, method="POST")
+with urllib.request.urlopen(request, timeout=60) as response:
+    sys.stdout.buffer.write(response.read())
+    sys.exit(int(response.headers.get("X-Exit-Code", "0")))
+'''
+
+EVENTS = ["pre-create", "post-create", "post-receive", "pre-finish", "post-finish",
+          "pre-terminate", "post-terminate"]
+
+
+def write_file_hooks(directory, recorder: HookRecorder, events=EVENTS) -> None:
+    """One executable per event in `directory`, each forwarding to `recorder` at
+    /file-hooks/<event> (so the recorded path names the script tusd ran)."""
+    import os
+    import sys
+    os.makedirs(directory, exist_ok=True)
+    base = f"http://127.0.0.1:{recorder.port}/file-hooks"
+    for event in events:
+        path = os.path.join(directory, event)
+        with open(path, "w") as script:
+            script.write(FILE_HOOK.format(python=sys.executable, url=base))
+        os.chmod(path, 0o755)

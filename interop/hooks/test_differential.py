@@ -36,10 +36,12 @@ REJECT = dict(status=422, body="rejected by the hook", headers={"X-Hook": "rejec
 SUMMARIES: list[str] = []
 
 
-def record(kind: str, servers: Servers) -> tuple[list, dict]:
+def record(kind: str, servers: Servers, file_hooks: bool = False) -> tuple[list, dict]:
+    """All steps against a fresh `kind` server, with HTTP hooks or (file_hooks) a -hooks-dir."""
     with HookRecorder() as recorder:
         recorder.policy = reject_pre_create_when("reject", "yes", **REJECT)
-        server = servers.start(kind, recorder.url, name=f"{kind}-{len(servers.started)}",
+        server = servers.start(kind, None if file_hooks else recorder.url,
+                               file_hooks=recorder if file_hooks else None,
                                env={"UPLOAD_SECRET": SECRET} if kind == "tusgate" else None)
         try:
             return run_steps(server, recorder)
@@ -52,6 +54,15 @@ def tusd_run(tmp_path_factory):
     group = Servers(tmp_path_factory.mktemp("tusd-reference"))
     try:
         yield record("tusd", group)
+    finally:
+        group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def tusd_file_run(tmp_path_factory):
+    group = Servers(tmp_path_factory.mktemp("tusd-file-reference"))
+    try:
+        yield record("tusd", group, file_hooks=True)
     finally:
         group.stop_all()
 
@@ -82,3 +93,17 @@ def test_tusd_against_tusgate(tusd_run, servers):
     SUMMARIES.append(result.summary("hook differential, tusd v2.10.1 vs tusgate"))
     assert not result.unexpected and not result.events_only_reference \
         and not result.events_only_candidate, result.summary("tusd vs tusgate")
+
+
+def test_tusd_against_tusgate_file_hooks(tusd_file_run, servers):
+    """The same steps with -hooks-dir: one executable per event, the request on stdin, TUS_ID,
+    TUS_SIZE and TUS_OFFSET in the environment, the hooks dir as working directory, the
+    response on stdout (the bridge scripts forward all of it to the recorder)."""
+    events, _ = tusd_file_run
+    assert any(e.fields.get("file-hook.env-tus_id") == "<U>" for e in events), \
+        "the bridge recorded no TUS_ID: the file-hook comparison would be vacuous"
+    theirs, _ = record("tusgate", servers, file_hooks=True)
+    result = compare(events, theirs, ALLOWED)
+    SUMMARIES.append(result.summary("hook differential (file hooks), tusd v2.10.1 vs tusgate"))
+    assert not result.unexpected and not result.events_only_reference \
+        and not result.events_only_candidate, result.summary("tusd vs tusgate, file hooks")

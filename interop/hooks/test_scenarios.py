@@ -298,3 +298,39 @@ def test_hooks_request_shape(kind, servers, event):
                                     "IsPartial", "IsFinal", "PartialUploads", "Storage"}
         assert set(hook.request) == {"Method", "URI", "RemoteAddr", "Header"}
         assert hook.request["Header"]["Upload-Length"] == [str(len(DATA))]
+
+
+# --- file hooks (-hooks-dir) -----------------------------------------------------------------
+
+def test_file_hook_rejection(kind, servers):
+    """A pre-create script printing RejectUpload + HTTPResponse refuses like an HTTP hook."""
+    with HookRecorder() as rec:
+        rec.policy = reject_pre_create_when("reject", "yes", status=422, body="not today")
+        server = servers.start(kind, None, file_hooks=rec)
+        r = create(server, len(DATA), {"reject": "yes"})
+        assert (r.status_code, r.text) == (422, "not today")
+        assert stored_files(server.upload_dir) == []
+        assert create(server, len(DATA), {"filename": "x"}).status_code == 201
+
+
+def test_file_hook_nonzero_exit_refuses_creation(kind, servers):
+    """A pre-create script that exits non-zero is a failed hook: 500, nothing stored."""
+    with HookRecorder() as rec:
+        rec.policy = fixed(Reply(body=b"", headers={"X-Exit-Code": "1"}))
+        server = servers.start(kind, None, file_hooks=rec)
+        r = create(server, len(DATA), {"filename": "x"})
+        assert r.status_code == 500, r.text
+        assert r.text.startswith("ERR_INTERNAL_SERVER_ERROR"), r.text
+        assert stored_files(server.upload_dir) == []
+
+
+def test_file_hook_missing_script_is_ignored(kind, servers):
+    """Only the events that have a script run (all seven are enabled); the others are skipped
+    silently, as in tusd."""
+    with HookRecorder() as rec:
+        server = servers.start(kind, None, file_hooks=rec, file_hook_events=["post-finish"])
+        r = create(server, len(DATA), {"filename": "x"}, body=DATA)
+        assert r.status_code == 201, r.text
+        rec.wait_count("post-finish", 1)
+        rec.settle(PROGRESS_INTERVAL_S + 0.3)
+        assert [h.type for h in rec.snapshot()] == ["post-finish"]
