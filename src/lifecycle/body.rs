@@ -29,7 +29,26 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::error::Error;
 use crate::storage::ByteSource;
-use crate::tus::headers::{Checksum, ChecksumAlgorithm};
+
+/// A checksum algorithm of the checksum extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    Sha1,
+    Md5,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    /// The `Tus-Checksum-Algorithm` value.
+    pub const ADVERTISED: &'static str = "sha1,md5,sha256";
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub digest: Vec<u8>,
+}
 
 enum Hasher {
     Sha1(sha1::Sha1),
