@@ -46,6 +46,7 @@ class StepRun:
     labels: dict[str, str] = field(default_factory=dict)   # upload id -> label
     expect: dict[tuple[str, str], int] = field(default_factory=dict)  # (label, type) -> count
     responses: list[tuple] = field(default_factory=list)   # what the client saw, for the report
+    error: str | None = None   # a client-side expectation of the step that did not hold
 
     def name(self, location: str, label: str) -> str:
         self.labels[upload_id(location)] = label
@@ -181,6 +182,29 @@ def step_tokened(server: Server, run: StepRun) -> None:
                   ("U", "pre-finish"): 1, ("U", "post-finish"): 1}
 
 
+def step_request_shape(server: Server, run: StepRun) -> None:
+    """What Event.HTTPRequest says about an unusual request: a query string, lower-case
+    header names (Go canonicalises them: x-lower-case -> X-Lower-Case), a repeated header (both
+    values, in order), an empty header value."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("POST", "/files/?source=diff&x=1", skip_accept_encoding=True)
+    for name, value in (("tus-resumable", "1.0.0"), ("upload-length", "3"),
+                        ("upload-metadata", "filename aC50eHQ="), ("x-lower-case", "v"),
+                        ("X-Multi", "a"), ("X-Multi", "b"), ("X-Empty", ""),
+                        ("content-length", "0")):
+        conn.putheader(name, value)
+    conn.endheaders()
+    r = conn.getresponse()
+    r.read()
+    location = r.getheader("Location")
+    conn.close()
+    run.responses += [("POST", r.status)]
+    assert r.status == 201, r.status
+    run.name(location, "U")
+    run.expect = {("-", "pre-create"): 1, ("U", "post-create"): 1}
+
+
 STEPS = [
     ("creation", step_creation),
     ("creation-with-upload", step_creation_with_upload),
@@ -190,6 +214,7 @@ STEPS = [
     ("rejected-creation", step_rejected_creation),
     ("concatenation", step_concatenation),
     ("tokened", step_tokened),
+    ("request-shape", step_request_shape),
 ]
 
 
@@ -217,7 +242,11 @@ def run_steps(server: Server, recorder: HookRecorder,
         recorder.clear()
         run = StepRun()
         args = (server, run, recorder) if step.__code__.co_argcount == 3 else (server, run)
-        step(*args)
+        try:
+            step(*args)
+        except Exception as err:  # noqa: BLE001 (reported with the differences, not raised:
+            # the hooks a half-done step caused are still compared)
+            run.error = f"{type(err).__name__}: {err}"
 
         def done(hooks, run=run):
             seen: dict[tuple[str, str], int] = {}
@@ -331,13 +360,23 @@ class Comparison:
     def allowed(self) -> list[Difference]:
         return [d for d in self.differences if d.allowed is not None]
 
+    step_errors: dict[str, str] = field(default_factory=dict)   # step -> what the client saw
+
+    @property
+    def clean(self) -> bool:
+        """No unexpected difference, no event on one side only, no step that went wrong."""
+        return not (self.unexpected or self.events_only_reference
+                    or self.events_only_candidate or self.step_errors)
+
     def summary(self, title: str) -> str:
         lines = [f"{title}: events compared {self.events_compared}, fields compared "
                  f"{self.fields_compared}, equal {self.fields_equal}, different "
                  f"{len(self.differences)} ({len(self.allowed)} allowed, "
                  f"{len(self.unexpected)} unexpected); events only in tusd "
                  f"{len(self.events_only_reference)}, only in the other "
-                 f"{len(self.events_only_candidate)}"]
+                 f"{len(self.events_only_candidate)}; steps that went wrong for the client "
+                 f"{len(self.step_errors)}"]
+        lines += [f"  step {step} went wrong: {error}" for step, error in self.step_errors.items()]
         lines += [f"  only in tusd: {k}" for k in self.events_only_reference]
         lines += [f"  only in the other: {k}" for k in self.events_only_candidate]
         lines += [f"  {d.line()}" for d in self.differences]
@@ -347,10 +386,14 @@ class Comparison:
 ABSENT = "<absent>"
 
 
-def compare(reference: list[Event], candidate: list[Event], allowed: list[Allowed]) -> Comparison:
+def compare(reference: list[Event], candidate: list[Event], allowed: list[Allowed],
+            candidate_runs: dict[str, StepRun] | None = None) -> Comparison:
     ref = {e.key: e for e in reference}
     cand = {e.key: e for e in candidate}
     result = Comparison()
+    for step, run in (candidate_runs or {}).items():
+        if run.error:
+            result.step_errors[step] = run.error
     for key in ref.keys() - cand.keys():
         if not any(a.covers(key[0], key[2], "<event>") for a in allowed):
             result.events_only_reference.append(key)
