@@ -70,6 +70,7 @@ fn stops() -> Stops {
     Stops {
         interrupt: CancellationToken::new().cancelled_owned(),
         shutdown: CancellationToken::new().cancelled_owned(),
+        stop_upload: None,
         idle_timeout: Duration::from_secs(60),
     }
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::app::App;
-use crate::lifecycle::finish;
+use crate::lifecycle::{Caller, finish, remove};
 use crate::storage::StorageError;
 use crate::upload::{Phase, UploadId};
 
@@ -89,7 +89,10 @@ async fn recover_older_than(app: &App, quiet: Duration) {
         };
         if let Ok(mut info) = app.store.info(&id).await {
             let quiet_enough = info.updated.is_none_or(|updated| updated + quiet <= now);
-            if info.awaits_publish() && quiet_enough && finish(app, &mut info).await.is_ok() {
+            if info.awaits_publish()
+                && quiet_enough
+                && finish(app, &mut info, &Caller::none()).await.is_ok()
+            {
                 tracing::info!(%id, "finished an interrupted publish");
             }
         }
@@ -140,7 +143,7 @@ pub async fn retry_publishes(app: &App) {
         };
         match app.store.info(&id).await {
             Ok(mut info) if info.awaits_publish() => {
-                let _ = finish(app, &mut info).await;
+                let _ = finish(app, &mut info, &Caller::none()).await;
             }
             Ok(_) | Err(StorageError::NotFound) => app.unpublished.remove(&id),
             Err(e) => tracing::warn!(%id, error = %e, "cannot read upload state"),
@@ -171,7 +174,7 @@ pub async fn sweep(app: &App, lifetime: Duration) -> Result<usize, StorageError>
             && (!info.is_complete() || info.target.is_some())
             && info.updated.is_some_and(|updated| updated + lifetime < now);
         if abandoned {
-            app.store.terminate(&info).await?;
+            remove(app, &info, &Caller::none()).await?;
             app.unpublished.remove(&id);
             app.metrics.uploads_expired.inc();
             removed += 1;

@@ -137,10 +137,10 @@ pub async fn run(
             () = &mut shutdown => break,
             accepted = accept(&listener, app.config.tcp_receive_buffer) => accepted,
         };
-        let io = match accepted {
-            Ok(io) => {
+        let (io, remote) = match accepted {
+            Ok(accepted) => {
                 backoff.reset();
-                io
+                accepted
             }
             // The client gave up while queued: nothing wrong with the listener.
             Err(e) if is_connection_error(&e) => continue,
@@ -163,7 +163,8 @@ pub async fn run(
         let service = {
             let app = Arc::clone(&app);
             let activity = Arc::clone(&activity);
-            service_fn(move |request: hyper::Request<Incoming>| {
+            service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(remote);
                 // Counted from the moment hyper hands the request over until its response body
                 // is done or dropped; dropped with the future if the client goes away first.
                 let in_flight = InFlight::start(Arc::clone(&activity));
@@ -528,10 +529,18 @@ impl AsyncWrite for Tracked {
     }
 }
 
-async fn accept(listener: &Listener, receive_buffer: Option<usize>) -> io::Result<Box<dyn Io>> {
+/// The peer of a request's connection, in its extensions (hooks report it as `RemoteAddr`);
+/// `None` on a Unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub Option<SocketAddr>);
+
+async fn accept(
+    listener: &Listener,
+    receive_buffer: Option<usize>,
+) -> io::Result<(Box<dyn Io>, RemoteAddr)> {
     Ok(match listener {
         Listener::Tcp(l) => {
-            let (stream, _) = l.accept().await?;
+            let (stream, peer) = l.accept().await?;
             // Small responses (204s) must not wait for Nagle. This fails only for a peer that
             // is already gone, which serving finds out soon enough.
             let _ = stream.set_nodelay(true);
@@ -540,9 +549,9 @@ async fn accept(listener: &Listener, receive_buffer: Option<usize>) -> io::Resul
                 // failure as above is as harmless).
                 let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&stream, size);
             }
-            Box::new(stream)
+            (Box::new(stream), RemoteAddr(Some(peer)))
         }
-        Listener::Unix(l, _) => Box::new(l.accept().await?.0),
+        Listener::Unix(l, _) => (Box::new(l.accept().await?.0), RemoteAddr(None)),
     })
 }
 

@@ -4,16 +4,101 @@
 //! are enabled, and the hook metrics. It does not decide *where* hooks fire: the upload
 //! lifecycle calls [`Hooks::call`] (blocking hooks) and [`Hooks::notify`] (notifications).
 //!
-//! (Skeleton: the behaviour notes and the backends follow.)
+//! # What tusd v2.10.1 does, and what we keep
+//!
+//! Read from tusd's `pkg/hooks`, `pkg/hooks/{http,file}`, `pkg/handler/unrouted_handler.go`
+//! and `cmd/tusd/cli/{flags,hooks,serve}.go`, and checked against the binary where noted.
+//!
+//! **Events.** Blocking: `pre-create` (POST, before the store creates the upload),
+//! `pre-finish` (after the last byte is stored, before the response), `pre-terminate`
+//! (DELETE, before the store removes the upload). Notifications, fired in a goroutine after
+//! the fact: `post-create`, `post-finish` (after pre-finish, whatever the client does next),
+//! `post-terminate`. `post-receive` is a notification whose answer still matters: tusd sends
+//! it every `-progress-hooks-interval` (default 1 s; 0 or less means 1 s) during a PATCH
+//! while the offset moved, and once more when the request ends; a response with `StopUpload`
+//! cancels the PATCH, answers `400 ERR_UPLOAD_STOPPED: upload has been stopped by server`
+//! merged with the hook's `HTTPResponse`, and terminates the upload.
+//!
+//! **Responses.** Only these fields act: pre-create `RejectUpload` (400
+//! `ERR_UPLOAD_REJECTED: upload creation has been rejected by server`, merged with
+//! `HTTPResponse`) and `ChangeFileInfo` (`ID` if non-empty, checked by tusd's
+//! `validateUploadId`; `MetaData` and `Storage` replace the whole map when non-null, even
+//! with `{}`); pre-terminate `RejectTermination` (400 `ERR_UPLOAD_TERMINATION_REJECTED:
+//! upload termination has been rejected by server`); post-receive `StopUpload`; and the
+//! `HTTPResponse` of pre-create, pre-finish and pre-terminate, merged into the normal answer
+//! ([`HttpResponse::merge_with`]: a non-zero status and a non-empty body replace, headers are
+//! added). Everything else a hook returns is ignored.
+//!
+//! **Failures.** A hook that fails (after the HTTP retries) makes a blocking hook's request
+//! fail with `500 ERR_INTERNAL_SERVER_ERROR: <error>` (for pre-finish the upload is already
+//! complete in the store); a failed notification is only logged (`HookInvocationError`) and
+//! counted in `tusd_hook_errors_total{hooktype}`. Every invocation, failed or not, counts in
+//! `tusd_hook_invocations_total{hooktype}`. tusd loses failed notifications silently beyond
+//! that log line and counter; here a failed notification also counts in
+//! `tusgate_hook_notifications_lost_total{hooktype}` and its error log line names the upload,
+//! so a lost post-finish can be found and replayed.
+//!
+//! **HTTP backend** (`-hooks-http`). `POST` of `{"Type": …, "Event": {"Upload": …,
+//! "HTTPRequest": …}}` with `Content-Type: application/json` and the client request's
+//! headers named in `-hooks-http-forward-headers` (comma-separated, looked up by Go's
+//! canonical name, sent as spelled). Retries through `pester`: `-hooks-http-retry` (default
+//! 3) is the number of *attempts* (0 or less: 1); a transport error or a 5xx is retried after
+//! a constant `-hooks-http-backoff` (default 1 s); 429 and every other status are not.
+//! `-hooks-http-timeout` (default 15 s) bounds the whole call, retries, backoffs and reading
+//! the answer included. The answer must be 2xx (else `unexpected response code from hook
+//! endpoint (<status>): <body>`), at most `-hooks-http-size-limit` bytes (default 5120; the
+//! status check comes first), with `Content-Type: application/json` (parameters allowed) and
+//! a JSON body that Go decodes (see [`wire`]): an empty body is an error, `null` or `{}` is
+//! "no changes". Redirects are followed (10 at most, 301-303 turn the POST into a GET, as in
+//! Go). A down endpoint therefore delays each blocking hook by (attempts - 1) x backoff, 2 s
+//! by default, then refuses the request with 500 (measured with tusd v2.10.1: a POST against a
+//! closed port answered 500 after 2.03 s). `-hooks-http-skip-verify` disables certificate
+//! checks for https endpoints; https works with the system's roots through rustls.
+//!
+//! **File backend** (`-hooks-dir`): see [`file`]. tusd makes the directory absolute.
+//!
+//! **Configuration.** `-hooks-dir` wins over `-hooks-http` (which wins over gRPC and plugin
+//! hooks), silently in tusd; here the ignored one is logged at startup. gRPC and plugin hooks
+//! are not implemented (a startup warning says so). `-hooks-enabled-events` defaults to
+//! `pre-create,post-create,post-receive,post-terminate,post-finish` (pre-finish and
+//! pre-terminate are off unless asked for); an empty value enables all seven; an unknown name
+//! stops startup. tusd compares the untrimmed names (`pre-create, post-finish` fails there);
+//! we trim them. The hook metrics' series exist from startup with 0, as in tusd.
+//!
+//! **The request in the event.** `Method`; `URI` as the client sent the request target
+//! (`RequestURI`: path and query, absolute-form kept; over HTTP/2 the `:path`); `RemoteAddr`
+//! `ip:port` of the peer (`@` over a UNIX socket, as Go prints it); `Header`: every request
+//! header under Go's canonical name with its values in order, plus `Host` (Go moves it out of
+//! the map and tusd puts it back: the authority of an absolute-form target or of HTTP/2, else
+//! the Host header), without `Transfer-Encoding` and `Trailer` (Go's server removes them),
+//! and HTTP/2 `Cookie` fields joined with `; ` (Go's HTTP/2 server does). Header bytes that
+//! are not UTF-8 become U+FFFD (Go writes the escape `\ufffd` instead: the only byte-level
+//! difference we know of).
+//!
+//! **Deliberate differences.** tusd ties a notification to its request's context, so a
+//! post-finish still retrying 10 s (`-request-completion-timeout`) after the response is
+//! cancelled; here notifications run to their own timeout, in tasks shutdown waits for.
+//! File hooks are bounded in time and output (see [`file`]). A `-hooks-http` URL that is not
+//! http(s) is refused at startup instead of failing every call.
+
+pub mod file;
+pub mod http;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use bytes::Bytes;
+use prometheus::IntCounterVec;
+
+use serde::Serialize;
 use tokio_util::task::TaskTracker;
 
-use crate::config::HooksConfig;
+use crate::config::{HookBackendConfig, HooksConfig};
 use crate::metrics::Metrics;
 
 /// The seven hook events of tusd v2.
@@ -50,6 +135,18 @@ impl HookType {
             HookType::PreTerminate => "pre-terminate",
             HookType::PostTerminate => "post-terminate",
         }
+    }
+
+    /// Fired after the fact, without waiting for an answer (post-receive's answer still
+    /// matters: the caller decides whether to wait for it).
+    pub fn is_notification(self) -> bool {
+        matches!(
+            self,
+            HookType::PostCreate
+                | HookType::PostReceive
+                | HookType::PostFinish
+                | HookType::PostTerminate
+        )
     }
 
     pub fn parse(name: &str) -> Option<HookType> {
@@ -112,72 +209,279 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
-    /// The request as tusd describes it to hooks.
+    /// The request as tusd describes it to hooks (see the module doc). `remote` is the
+    /// peer's address, `None` on a UNIX socket.
     pub fn from_parts(
-        method: &http::Method,
-        uri: &http::Uri,
-        version: http::Version,
-        headers: &http::HeaderMap,
+        method: &::http::Method,
+        uri: &::http::Uri,
+        version: ::http::Version,
+        headers: &::http::HeaderMap,
         remote: Option<SocketAddr>,
     ) -> HttpRequest {
-        let _ = (uri, version, headers);
+        let h2 = version >= ::http::Version::HTTP_2;
+        let request_uri = if h2 {
+            uri.path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
+        } else {
+            uri.to_string()
+        };
+        let mut header: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in headers {
+            if matches!(name.as_str(), "host" | "transfer-encoding" | "trailer") {
+                continue;
+            }
+            header
+                .entry(wire::canonical_header_key(name.as_str()))
+                .or_default()
+                .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        }
+        if h2 {
+            if let Some(cookies) = header.get_mut("Cookie").filter(|c| c.len() > 1) {
+                *cookies = vec![cookies.join("; ")];
+            }
+        }
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                headers
+                    .get(::http::header::HOST)
+                    .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            })
+            .unwrap_or_default();
+        header.insert("Host".to_owned(), vec![host]);
         HttpRequest {
             method: method.as_str().to_owned(),
-            remote_addr: remote.map(|a| a.to_string()).unwrap_or_default(),
-            ..HttpRequest::default()
+            uri: request_uri,
+            remote_addr: remote.map_or_else(|| "@".to_owned(), |a| a.to_string()),
+            header,
         }
+    }
+
+    /// [`HttpRequest::from_parts`] of a request's head.
+    pub fn from_request_parts(parts: &::http::request::Parts, remote: Option<SocketAddr>) -> Self {
+        HttpRequest::from_parts(
+            &parts.method,
+            &parts.uri,
+            parts.version,
+            &parts.headers,
+            remote,
+        )
     }
 }
 
 /// tusd's `handler.HTTPResponse`: changes a hook asks for in the response to the client.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// Decoded as Go does (see [`wire`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpResponse {
-    #[serde(rename = "StatusCode")]
+    /// 0: unchanged.
     pub status_code: i64,
-    #[serde(rename = "Body")]
+    /// Empty: unchanged.
     pub body: String,
-    #[serde(rename = "Header")]
+    /// Set on the response, each replacing a header of that name.
     pub header: BTreeMap<String, String>,
 }
 
 /// tusd's `handler.FileInfoChanges` (pre-create only).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileInfoChanges {
     /// Empty: the store picks the id.
-    #[serde(rename = "ID")]
     pub id: String,
     /// `Some` replaces all the metadata (even with an empty map).
-    #[serde(rename = "MetaData")]
     pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(rename = "Storage")]
+    /// `Some` replaces the storage details.
     pub storage: Option<BTreeMap<String, String>>,
 }
 
 /// tusd's `hooks.HookResponse`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HookResponse {
-    #[serde(rename = "HTTPResponse")]
     pub http_response: HttpResponse,
-    #[serde(rename = "RejectUpload")]
     pub reject_upload: bool,
-    #[serde(rename = "RejectTermination")]
     pub reject_termination: bool,
-    #[serde(rename = "ChangeFileInfo")]
     pub change_file_info: FileInfoChanges,
-    #[serde(rename = "StopUpload")]
     pub stop_upload: bool,
 }
 
-/// Why a hook did not deliver a response.
-#[derive(Debug, thiserror::Error)]
+impl HttpResponse {
+    /// tusd's `HTTPResponse.MergeWith`: `other`'s non-zero status and non-empty body replace
+    /// ours; its headers are added to ours, replacing same-named ones.
+    pub fn merge_with(&self, other: &HttpResponse) -> HttpResponse {
+        let mut merged = self.clone();
+        if other.status_code != 0 {
+            merged.status_code = other.status_code;
+        }
+        if !other.body.is_empty() {
+            merged.body.clone_from(&other.body);
+        }
+        merged
+            .header
+            .extend(other.header.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merged
+    }
+}
+
+/// One of tusd's `handler.Error`s that hooks cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TusdError {
+    pub code: &'static str,
+    pub message: &'static str,
+    pub status: u16,
+}
+
+/// pre-create answered `RejectUpload`.
+pub const ERR_UPLOAD_REJECTED: TusdError = TusdError {
+    code: "ERR_UPLOAD_REJECTED",
+    message: "upload creation has been rejected by server",
+    status: 400,
+};
+/// pre-terminate answered `RejectTermination`.
+pub const ERR_UPLOAD_TERMINATION_REJECTED: TusdError = TusdError {
+    code: "ERR_UPLOAD_TERMINATION_REJECTED",
+    message: "upload termination has been rejected by server",
+    status: 400,
+};
+/// post-receive answered `StopUpload`.
+pub const ERR_UPLOAD_STOPPED: TusdError = TusdError {
+    code: "ERR_UPLOAD_STOPPED",
+    message: "upload has been stopped by server",
+    status: 400,
+};
+
+impl TusdError {
+    /// tusd's `NewError` response: `CODE: message\n` as text/plain.
+    pub fn response(&self) -> HttpResponse {
+        HttpResponse {
+            status_code: i64::from(self.status),
+            body: format!("{}: {}\n", self.code, self.message),
+            header: BTreeMap::from([(
+                "Content-Type".to_owned(),
+                "text/plain; charset=utf-8".to_owned(),
+            )]),
+        }
+    }
+
+    /// The error's response with a hook's changes merged in, as tusd sends it.
+    pub fn response_with(&self, hook: &HttpResponse) -> HttpResponse {
+        self.response().merge_with(hook)
+    }
+}
+
+impl HookResponse {
+    /// pre-create: the answer to send instead of creating the upload, if the hook rejected it.
+    pub fn upload_rejection(&self) -> Option<HttpResponse> {
+        self.reject_upload
+            .then(|| ERR_UPLOAD_REJECTED.response_with(&self.http_response))
+    }
+
+    /// pre-terminate: the answer to send instead of terminating, if the hook refused.
+    pub fn termination_rejection(&self) -> Option<HttpResponse> {
+        self.reject_termination
+            .then(|| ERR_UPLOAD_TERMINATION_REJECTED.response_with(&self.http_response))
+    }
+
+    /// post-receive: the answer that ends the PATCH (and the upload), if the hook stopped it.
+    pub fn stop(&self) -> Option<HttpResponse> {
+        self.stop_upload
+            .then(|| ERR_UPLOAD_STOPPED.response_with(&self.http_response))
+    }
+}
+
+impl FileInfoChanges {
+    /// tusd's `validateUploadId` of a pre-create `ChangeFileInfo.ID` (tusd answers 500 with
+    /// this message when it fails).
+    pub fn validate_id(&self) -> Result<(), String> {
+        let id = self.id.as_str();
+        if id.is_empty() {
+            return Ok(());
+        }
+        if id.starts_with('/') || id.ends_with('/') {
+            return Err(format!(
+                "validation error in FileInfoChanges: ID must not begin or end with a forward slash (got: {id})"
+            ));
+        }
+        const ALLOWED: &[u8] = b"-._~%!$'()*+,;=/:@";
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || ALLOWED.contains(&b))
+        {
+            return Err(format!(
+                "validation error in FileInfoChanges: ID must contain only URL-safe character: ^[A-Za-z0-9\\-._~%!$'()*+,;=/:@]*$ (got: {id})"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a hook did not deliver a response. The texts follow tusd's where it has one: tusd
+/// puts them in the 500 answer to the client and in its log.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HookError {
+    /// Connecting, sending or reading failed on the last attempt.
+    #[error("Post \"{url}\": {error}")]
+    Transport { url: String, error: String },
+    #[error("Post \"{url}\": no answer within {timeout:?} (-hooks-http-timeout)")]
+    Timeout { url: String, timeout: Duration },
+    #[error("unexpected response code from hook endpoint ({status}): {body}")]
+    Status { status: u16, body: String },
+    #[error("hook response exceeded maximum size of {limit} bytes")]
+    ResponseTooLarge { limit: u64 },
     #[error("{0}")]
-    Other(String),
+    ContentType(String),
+    #[error("failed to parse hook response: {error}{}", output.as_ref().map(|o| format!(", response was: {o}")).unwrap_or_default())]
+    InvalidResponse {
+        error: String,
+        output: Option<String>,
+    },
+    #[error("cannot run hook {}: {error}", path.display())]
+    Spawn { path: PathBuf, error: String },
+    #[error("hook {} did not finish within {timeout:?} (--hooks-dir-timeout) and was killed", path.display())]
+    FileTimeout { path: PathBuf, timeout: Duration },
+    #[error("unexpected return code {code} from hook endpoint: {output}")]
+    Exit { code: i32, output: String },
+}
+
+#[derive(Debug)]
+enum Backend {
+    Http(http::HttpBackend),
+    File(file::FileBackend),
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    enabled: Vec<HookType>,
+    progress_interval: Duration,
+    invocations: IntCounterVec,
+    errors: IntCounterVec,
+    lost: IntCounterVec,
+    tasks: TaskTracker,
+    /// Notifications started and not yet done (for the shutdown report).
+    pending: AtomicUsize,
 }
 
 /// The configured hook backend and enabled events; cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Hooks {}
+pub struct Hooks {
+    inner: Option<Arc<Inner>>,
+}
+
+/// The hook request body: tusd's `hooks.HookRequest`.
+#[derive(Serialize)]
+struct HookRequest<'a> {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    #[serde(rename = "Event")]
+    event: &'a Event,
+}
+
+/// The exact body tusd would send for `hook` and `event`.
+pub fn request_body(hook: HookType, event: &Event) -> Vec<u8> {
+    wire::to_go_json(&HookRequest {
+        kind: hook.as_str(),
+        event,
+    })
+}
 
 impl Hooks {
     /// No backend: every hook is disabled.
@@ -185,34 +489,168 @@ impl Hooks {
         Hooks::default()
     }
 
+    /// Sets up the configured backend (nothing when none is configured) and logs what it
+    /// will do, as tusd's startup lines do.
     pub fn new(
         config: &HooksConfig,
         metrics: &Metrics,
         tasks: TaskTracker,
     ) -> Result<Hooks, String> {
-        let _ = (config, metrics, tasks);
-        Ok(Hooks::default())
+        for note in &config.notes {
+            tracing::warn!("{note}");
+        }
+        let backend = match &config.backend {
+            None => return Ok(Hooks::disabled()),
+            Some(HookBackendConfig::File { dir, timeout }) => {
+                let backend = file::FileBackend::new(dir, *timeout);
+                describe_dir(&backend, &config.enabled);
+                Backend::File(backend)
+            }
+            Some(HookBackendConfig::Http {
+                url,
+                attempts,
+                backoff,
+                forward_headers,
+                timeout,
+                size_limit,
+                skip_verify,
+            }) => {
+                let backend = http::HttpBackend::new(&http::HttpBackendConfig {
+                    url,
+                    attempts: *attempts,
+                    backoff: *backoff,
+                    forward_headers,
+                    timeout: *timeout,
+                    size_limit: *size_limit,
+                    skip_verify: *skip_verify,
+                })?;
+                tracing::info!("Using '{}' as the endpoint for hooks", backend.url());
+                Backend::Http(backend)
+            }
+        };
+        tracing::info!(
+            "Enabled hook events: {}",
+            config
+                .enabled
+                .iter()
+                .map(|h| h.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(Hooks {
+            inner: Some(Arc::new(Inner {
+                backend,
+                enabled: config.enabled.clone(),
+                progress_interval: config.progress_interval,
+                invocations: metrics.hook_invocations_total.clone(),
+                errors: metrics.hook_errors_total.clone(),
+                lost: metrics.hook_notifications_lost_total.clone(),
+                tasks,
+                pending: AtomicUsize::new(0),
+            })),
+        })
     }
 
     /// Whether `hook` fires at all (a backend is configured and the event is enabled).
     pub fn enabled(&self, hook: HookType) -> bool {
-        let _ = hook;
-        false
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.enabled.contains(&hook))
     }
 
     /// How often post-receive fires during a PATCH (`-progress-hooks-interval`).
     pub fn progress_interval(&self) -> Duration {
-        Duration::from_secs(1)
+        self.inner
+            .as_ref()
+            .map_or(Duration::from_secs(1), |inner| inner.progress_interval)
     }
 
-    /// A blocking hook: its response, or the error after the backend's retries.
+    /// Notifications still running (shutdown reports those it abandons).
+    pub fn pending_notifications(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |inner| inner.pending.load(Ordering::Relaxed))
+    }
+
+    /// A blocking hook: its response, or the error after the backend's retries (logged and
+    /// counted here). A hook that is not enabled answers the default response without any
+    /// call; check [`Hooks::enabled`] first to skip building the event.
     pub async fn call(&self, hook: HookType, event: &Event) -> Result<HookResponse, HookError> {
-        let _ = (hook, event);
-        Ok(HookResponse::default())
+        match &self.inner {
+            Some(inner) if inner.enabled.contains(&hook) => inner.invoke(hook, event).await,
+            _ => Ok(HookResponse::default()),
+        }
     }
 
-    /// A notification: runs in a tracked task and never blocks the caller.
+    /// A notification: runs in a task of the tracker given to [`Hooks::new`] and never blocks
+    /// the caller. A failure (after the backend's retries) is logged at error level with the
+    /// upload id and counted in `tusgate_hook_notifications_lost_total`.
     pub fn notify(&self, hook: HookType, event: Event) {
-        let _ = (hook, event);
+        let Some(inner) = self.inner.as_ref().filter(|i| i.enabled.contains(&hook)) else {
+            return;
+        };
+        let inner = Arc::clone(inner);
+        inner.pending.fetch_add(1, Ordering::Relaxed);
+        inner.tasks.clone().spawn(async move {
+            if let Err(error) = inner.invoke(hook, &event).await {
+                inner.lost.with_label_values(&[hook.as_str()]).inc();
+                tracing::error!(
+                    hook = hook.as_str(),
+                    id = %event.upload.id,
+                    %error,
+                    "hook notification lost: the {hook} hook of upload {} failed and is not retried",
+                    event.upload.id
+                );
+            }
+            inner.pending.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+impl Inner {
+    async fn invoke(&self, hook: HookType, event: &Event) -> Result<HookResponse, HookError> {
+        self.invocations.with_label_values(&[hook.as_str()]).inc();
+        tracing::debug!(hook = hook.as_str(), id = %event.upload.id, "HookInvocationStart");
+        let body = Bytes::from(request_body(hook, event));
+        let result = match &self.backend {
+            Backend::Http(backend) => backend.invoke(body, &event.http_request.header).await,
+            Backend::File(backend) => backend.invoke(hook, body, &event.upload).await,
+        };
+        match &result {
+            Ok(_) => {
+                tracing::debug!(hook = hook.as_str(), id = %event.upload.id, "HookInvocationFinish")
+            }
+            Err(error) => {
+                self.errors.with_label_values(&[hook.as_str()]).inc();
+                tracing::error!(hook = hook.as_str(), id = %event.upload.id, %error, "HookInvocationError");
+            }
+        }
+        result
+    }
+}
+
+/// tusd says nothing about the directory; a typo there silently disables every hook, so we
+/// say what we found.
+fn describe_dir(backend: &file::FileBackend, enabled: &[HookType]) {
+    let dir = backend.dir();
+    if !dir.is_dir() {
+        tracing::warn!(
+            "the hooks directory {} does not exist (yet): no hook runs until it does",
+            dir.display()
+        );
+        return;
+    }
+    tracing::info!("Using '{}' for hooks", dir.display());
+    let missing: Vec<&str> = enabled
+        .iter()
+        .filter(|h| !backend.path(**h).exists())
+        .map(|h| h.as_str())
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!(
+            "no executable in {} for the enabled events {}: they are skipped, as in tusd",
+            dir.display(),
+            missing.join(", ")
+        );
     }
 }

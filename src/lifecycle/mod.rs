@@ -16,12 +16,33 @@
 //!   go of the lock. The request awaits it;
 //! - [`finish`] is the one place an upload whose last byte is stored gets completed, whoever
 //!   calls it (a request, startup recovery, the janitor's retries); an upload is counted as
-//!   finished only where the store says this call finished it.
+//!   finished, and post-finish fires, only where the store says this call finished it (once
+//!   across instances sharing a bucket).
+//!
+//! Hooks (tusd v2's, see [`crate::hooks`]) fire from here and nowhere else, at tusd's points:
+//! - pre-create after every check of ours, the upload token's first (a request with a bad
+//!   token never reaches the hook), and before anything is stored; it sees the metadata as
+//!   sent, token included, and may reject the creation or change the id and metadata;
+//! - post-create once the upload exists; post-receive while bytes stream (it may stop the
+//!   upload, which terminates it);
+//! - pre-finish after the upload is finished and published, in the request that finished it
+//!   (it shapes that response); post-finish after the publish, whoever finished the upload,
+//!   with `Storage.Asset`/`AssetURL` saying where the asset is. Unlike tusd, a failed
+//!   pre-finish does not swallow post-finish: the upload is published either way;
+//! - pre-terminate before a DELETE (it may refuse it), post-terminate after any termination
+//!   (DELETE, a stopped upload, expiry).
+//!
+//! Notifications are never awaited; blocking hooks that give no answer fail the request with
+//! 500, as in tusd.
 
 pub mod body;
+mod events;
+
+pub use events::Caller;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -30,6 +51,7 @@ use http_body::Body as HttpBody;
 use self::body::{BodySource, Checksum, Stops};
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::hooks::{FileInfo, HookType, HttpResponse};
 use crate::storage::{Completion, Overwrite, StorageError};
 use crate::upload::lock::UploadLock;
 use crate::upload::{Concat, Metadata, Phase, Target, UploadId, UploadInfo};
@@ -75,6 +97,13 @@ pub struct Append<B> {
     pub chunk: Chunk<B>,
 }
 
+/// An upload after a lifecycle step, and what hooks asked to change in the response.
+#[derive(Debug)]
+pub struct Outcome {
+    pub info: UploadInfo,
+    pub reply: HttpResponse,
+}
+
 /// Creates an upload and stores the bytes `chunk` carries (creation-with-upload), or fills a
 /// final upload from its partials; finishes it if that makes it complete. Returns the upload
 /// as it stands afterwards.
@@ -84,9 +113,10 @@ pub struct Append<B> {
 /// whether the token's key can be published at all.
 pub async fn create<B>(
     app: &Arc<App>,
+    caller: &Caller,
     new: NewUpload,
     chunk: Option<Chunk<B>>,
-) -> Result<UploadInfo>
+) -> Result<Outcome>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -116,11 +146,8 @@ where
             return Err(Error::MaxSizeExceeded);
         }
     }
-    let mut metadata = new.metadata;
+    let metadata = new.metadata;
     let target = app.config.tokens.check_creation(&metadata)?;
-    // The token did its job. Kept, it would be echoed by HEAD to anyone holding the upload
-    // URL (URLs are logged) and could be replayed until it expires.
-    metadata.remove("upload-token");
     check_partials_in_scope(&partials, target.as_ref())?;
     let partial = concat == Concat::Partial;
     if let (Some(target), false) = (&target, partial) {
@@ -133,24 +160,100 @@ where
     }
 
     let mut info = UploadInfo::new(UploadId::generate(), length, metadata, concat);
+    let mut reply = HttpResponse::default();
+    let pre_create = events::call(app, HookType::PreCreate, || pre_create_info(&info), caller);
+    if let Some(answer) = pre_create.await? {
+        if answer.reject_upload {
+            return Err(Error::UploadRejected(Box::new(answer.http_response)));
+        }
+        let changes = answer.change_file_info;
+        if !changes.id.is_empty() {
+            info.id = UploadId::parse(&changes.id).ok_or_else(|| {
+                Error::HookChangeInvalid(format!(
+                    "the pre-create hook's ChangeFileInfo.ID {:?} is not a valid upload id",
+                    changes.id
+                ))
+            })?;
+        }
+        if let Some(metadata) = changes.metadata {
+            info.metadata = metadata.into_iter().collect();
+        }
+        if changes.storage.is_some() {
+            tracing::warn!(id = %info.id, "the pre-create hook's ChangeFileInfo.Storage is ignored");
+        }
+        reply = answer.http_response;
+    }
+    // The token did its job. Kept, it would be echoed by HEAD to anyone holding the upload
+    // URL (URLs are logged) and could be replayed until it expires.
+    info.metadata.remove("upload-token");
     // A partial never publishes on its own; it remembers its token's target as its scope.
     if partial {
         info.scope = target;
     } else {
         info.target = target;
     }
-    app.store.create(&info).await?;
+    app.store.create(&info).await.map_err(|e| match e {
+        // Only an id a hook chose can be taken: ours are 128 random bits.
+        StorageError::AlreadyExists => Error::HookChangeInvalid(format!(
+            "the pre-create hook's ChangeFileInfo.ID {} is taken",
+            info.id
+        )),
+        other => other.into(),
+    })?;
     app.metrics.uploads_created.inc();
     tracing::info!(id = %info.id, size = ?length, "upload created");
+    events::notify(
+        app,
+        HookType::PostCreate,
+        || events::file_info(app, &info),
+        caller,
+    );
 
     let lock = app.locks.lock(&info.id).await?;
-    if !partials.is_empty() {
-        concatenate(app, info, partials, lock).await
+    let outcome = if !partials.is_empty() {
+        concatenate(app, caller, info, partials, lock).await?
     } else if let Some(chunk) = chunk {
-        write_chunk(app, info, chunk, lock).await
+        write_chunk(app, caller, info, chunk, lock).await?
     } else {
-        finish_if_complete(app, info, lock).await
+        finish_if_complete(app, caller, info, lock).await?
+    };
+    Ok(Outcome {
+        reply: merge(reply, outcome.reply),
+        ..outcome
+    })
+}
+
+/// The upload as pre-create sees it: not created yet, so no id and no storage (as in tusd),
+/// and the metadata as the client sent it.
+fn pre_create_info(info: &UploadInfo) -> FileInfo {
+    FileInfo {
+        id: String::new(),
+        size: info
+            .length
+            .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+        size_is_deferred: info.length.is_none(),
+        offset: 0,
+        metadata: info.metadata.clone(),
+        is_partial: info.concat == Concat::Partial,
+        is_final: info.is_final(),
+        partial_uploads: match &info.concat {
+            Concat::Final(ids) => Some(ids.iter().map(ToString::to_string).collect()),
+            _ => None,
+        },
+        storage: None,
     }
+}
+
+/// tusd's `HTTPResponse.MergeWith`: what `later` sets wins.
+fn merge(mut earlier: HttpResponse, later: HttpResponse) -> HttpResponse {
+    if later.status_code != 0 {
+        earlier.status_code = later.status_code;
+    }
+    if !later.body.is_empty() {
+        earlier.body = later.body;
+    }
+    earlier.header.extend(later.header);
+    earlier
 }
 
 /// A final may combine only uploads created as partials under the same token scope: the same
@@ -178,7 +281,12 @@ fn check_partials_in_scope(partials: &[UploadInfo], target: Option<&Target>) -> 
 /// body is not read; a publish that failed after the last byte is retried, so the client's
 /// retry finishes it), a deferred length being declared, the size. Returns the upload as it
 /// stands afterwards.
-pub async fn append<B>(app: &Arc<App>, id: &UploadId, append: Append<B>) -> Result<UploadInfo>
+pub async fn append<B>(
+    app: &Arc<App>,
+    caller: &Caller,
+    id: &UploadId,
+    append: Append<B>,
+) -> Result<Outcome>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -197,9 +305,12 @@ where
     adopt_tusd_token(app, &mut info).await?;
     if info.is_complete() {
         return if info.awaits_publish() {
-            finish_if_complete(app, info, lock).await
+            finish_if_complete(app, caller, info, lock).await
         } else {
-            Ok(info)
+            Ok(Outcome {
+                info,
+                reply: HttpResponse::default(),
+            })
         };
     }
     if let Some(declared) = append.length {
@@ -212,17 +323,43 @@ where
         info.length = Some(declared);
         app.store.save_info(&info).await?;
     }
-    write_chunk(app, info, append.chunk, lock).await
+    write_chunk(app, caller, info, append.chunk, lock).await
 }
 
 /// Terminates upload `id`, complete or not. A published asset stays where it is: once
 /// published it belongs to the application.
-pub async fn terminate(app: &Arc<App>, id: &UploadId) -> Result<()> {
+pub async fn terminate(app: &Arc<App>, caller: &Caller, id: &UploadId) -> Result<HttpResponse> {
     let _lock = app.locks.lock(id).await?;
     let info = app.store.info(id).await?;
-    app.store.terminate(&info).await?;
+    let mut reply = HttpResponse::default();
+    let pre_terminate = events::call(
+        app,
+        HookType::PreTerminate,
+        || events::file_info(app, &info),
+        caller,
+    );
+    if let Some(answer) = pre_terminate.await? {
+        if answer.reject_termination {
+            return Err(Error::TerminationRejected(Box::new(answer.http_response)));
+        }
+        reply = answer.http_response;
+    }
+    remove(app, &info, caller).await?;
     app.metrics.uploads_terminated.inc();
-    tracing::info!(%id, "upload terminated");
+    Ok(reply)
+}
+
+/// Removes an upload the caller holds the lock of, and says so (log, post-terminate): a
+/// DELETE, an upload a hook stopped, an expired upload (the callers count which).
+pub async fn remove(app: &App, info: &UploadInfo, caller: &Caller) -> Result<(), StorageError> {
+    app.store.terminate(info).await?;
+    tracing::info!(id = %info.id, "upload terminated");
+    events::notify(
+        app,
+        HookType::PostTerminate,
+        || events::file_info(app, info),
+        caller,
+    );
     Ok(())
 }
 
@@ -265,10 +402,11 @@ async fn adopt_tusd_token(app: &App, info: &mut UploadInfo) -> Result<()> {
 /// after that. The upload moves into the task and back, so nothing of it is copied per append.
 async fn write_chunk<B>(
     app: &Arc<App>,
+    caller: &Caller,
     info: UploadInfo,
     chunk: Chunk<B>,
     lock: UploadLock,
-) -> Result<UploadInfo>
+) -> Result<Outcome>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -287,16 +425,24 @@ where
         return Err(Error::UploadSizeExceeded);
     }
     let limit = chunk.content_length.filter(|&n| n > 0).unwrap_or(room);
+    let received = Arc::new(AtomicU64::new(0));
+    let progress = events::Progress::start(app, &info, caller, Arc::clone(&received));
     let stops = Stops {
         interrupt: lock.release_requested().clone().cancelled_owned(),
         shutdown: app.shutdown.clone().cancelled_owned(),
+        stop_upload: progress.as_ref().map(events::Progress::stop_requested),
         idle_timeout: app.config.network_timeout,
     };
     let mut owned = info;
+    let caller = caller.clone();
     detached(app, move |app: Arc<App>| async move {
         let _lock = lock;
-        let mut source = BodySource::new(chunk.body, limit, stops, chunk.checksum);
+        let mut source =
+            BodySource::new(chunk.body, limit, stops, chunk.checksum).counting(received);
         let stored = app.store.append(&owned, &mut source).await;
+        if let Some(progress) = &progress {
+            progress.end();
+        }
         let stop = source.take_stop();
         let stored = match stored {
             Ok(stored) => stored,
@@ -317,15 +463,27 @@ where
         owned.updated = Some(SystemTime::now());
         app.metrics.bytes_received.inc_by(stored);
         app.metrics.chunk_size.observe(stored as f64);
-        if owned.is_complete() {
-            finish(&app, &mut owned).await?;
+        if let (Some(Error::UploadStopped(_)), Some(progress)) = (&stop, &progress) {
+            // tusd terminates an upload its hook stopped; the client learns why.
+            match remove(&app, &owned, &caller).await {
+                Ok(()) => app.metrics.uploads_terminated.inc(),
+                Err(e) => {
+                    tracing::error!(id = %owned.id, error = %e, "cannot terminate the stopped upload");
+                }
+            }
+            return Err(Error::UploadStopped(Box::new(progress.take_reply())));
         }
+        let reply = if owned.is_complete() {
+            finish(&app, &mut owned, &caller).await?
+        } else {
+            HttpResponse::default()
+        };
         if source.checksum_failed() {
             return Err(Error::ChecksumMismatch);
         }
         match stop {
             Some(err) => Err(err),
-            None => Ok(owned),
+            None => Ok(Outcome { info: owned, reply }),
         }
     })
     .await
@@ -335,17 +493,22 @@ where
 /// away.
 async fn finish_if_complete(
     app: &Arc<App>,
+    caller: &Caller,
     info: UploadInfo,
     lock: UploadLock,
-) -> Result<UploadInfo> {
+) -> Result<Outcome> {
     if !info.is_complete() {
-        return Ok(info);
+        return Ok(Outcome {
+            info,
+            reply: HttpResponse::default(),
+        });
     }
     let mut owned = info;
+    let caller = caller.clone();
     detached(app, move |app: Arc<App>| async move {
         let _lock = lock;
-        finish(&app, &mut owned).await?;
-        Ok(owned)
+        let reply = finish(&app, &mut owned, &caller).await?;
+        Ok(Outcome { info: owned, reply })
     })
     .await
 }
@@ -355,17 +518,19 @@ async fn finish_if_complete(
 /// complete final upload unpublished.
 async fn concatenate(
     app: &Arc<App>,
+    caller: &Caller,
     info: UploadInfo,
     partials: Vec<UploadInfo>,
     lock: UploadLock,
-) -> Result<UploadInfo> {
+) -> Result<Outcome> {
     let mut owned = info;
+    let caller = caller.clone();
     detached(app, move |app: Arc<App>| async move {
         let _lock = lock;
         app.store.concatenate(&owned, &partials).await?;
         owned.offset = owned.length.unwrap_or(0);
-        finish(&app, &mut owned).await?;
-        Ok(owned)
+        let reply = finish(&app, &mut owned, &caller).await?;
+        Ok(Outcome { info: owned, reply })
     })
     .await
 }
@@ -388,8 +553,9 @@ where
 
 /// Completes an upload whose every byte is stored: durable and, with a target, published. The
 /// caller holds its lock. A failure that may pass is recorded for the janitor to retry;
-/// permanent ones are not.
-pub async fn finish(app: &App, info: &mut UploadInfo) -> Result<(), StorageError> {
+/// permanent ones are not. Then pre-finish (in a request) and post-finish (always) fire; the
+/// result is what pre-finish asked to change in the response.
+pub async fn finish(app: &App, info: &mut UploadInfo, caller: &Caller) -> Result<HttpResponse> {
     crate::failpoint::hit("upload:stored");
     crate::failpoint::pause("upload:stored").await;
     match app.store.complete(info).await {
@@ -397,12 +563,28 @@ pub async fn finish(app: &App, info: &mut UploadInfo) -> Result<(), StorageError
             app.unpublished.remove(&info.id);
             app.metrics.uploads_finished.inc();
             tracing::info!(id = %info.id, size = info.offset, "upload finished");
-            Ok(())
+            // pre-finish shapes the response of the request that finished the upload; work
+            // no request drives has no response to shape.
+            let pre_finish = if caller.is_request() {
+                let upload = || events::file_info(app, info);
+                events::call(app, HookType::PreFinish, upload, caller).await
+            } else {
+                Ok(None)
+            };
+            events::notify(
+                app,
+                HookType::PostFinish,
+                || events::file_info(app, info),
+                caller,
+            );
+            Ok(pre_finish?
+                .map(|answer| answer.http_response)
+                .unwrap_or_default())
         }
         Ok(Completion::AlreadyFinished) => {
             app.unpublished.remove(&info.id);
             tracing::info!(id = %info.id, "upload was finished by another instance");
-            Ok(())
+            Ok(HttpResponse::default())
         }
         Err(e) => {
             if is_permanent(&e) {
@@ -412,7 +594,7 @@ pub async fn finish(app: &App, info: &mut UploadInfo) -> Result<(), StorageError
                 app.unpublished.insert(&info.id);
                 tracing::error!(id = %info.id, error = %e, "publish failed; will retry");
             }
-            Err(e)
+            Err(e.into())
         }
     }
 }

@@ -10,6 +10,8 @@ use crate::upload::UploadId;
 
 pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>> {
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
-    lifecycle::terminate(ctx.app, &id).await?;
-    Ok(response::empty(StatusCode::NO_CONTENT))
+    let reply = lifecycle::terminate(ctx.app, &ctx.caller, &id).await?;
+    let mut response = response::empty(StatusCode::NO_CONTENT);
+    response::apply_hook(&mut response, &reply);
+    Ok(response)
 }

@@ -28,6 +28,8 @@ use http_body::Body as HttpBody;
 
 use crate::app::App;
 use crate::error::Error;
+use crate::hooks::HttpRequest;
+use crate::lifecycle::Caller;
 use crate::response::{self, Body};
 use crate::upload::{UploadId, UploadInfo};
 
@@ -56,6 +58,8 @@ pub struct Ctx<'a> {
     pub app: &'a Arc<App>,
     pub headers: &'a HeaderMap,
     authority: Option<&'a str>,
+    /// The request as hooks describe it.
+    pub caller: Caller,
 }
 
 impl<'a> Ctx<'a> {
@@ -117,10 +121,18 @@ where
         _ => None,
     };
 
+    let caller = Caller::new(&app.hooks, || {
+        let remote = parts
+            .extensions
+            .get::<crate::server::RemoteAddr>()
+            .and_then(|r| r.0);
+        HttpRequest::from_parts(&method, &parts.uri, parts.version, &parts.headers, remote)
+    });
     let ctx = Ctx {
         app,
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
+        caller,
     };
     let id = rest.trim_matches('/');
     let result = if method == Method::OPTIONS {
@@ -176,6 +188,9 @@ fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
         .with_label_values(&[status.as_str(), err.code()])
         .inc();
     let mut response = response::text(status, err.body());
+    if let Some(reply) = err.hook_reply() {
+        response::apply_hook(&mut response, reply);
+    }
     if let Error::UnsupportedVersion = err {
         // The spec requires it; tusd omits it (a documented difference).
         response

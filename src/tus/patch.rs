@@ -40,7 +40,8 @@ where
             checksum,
         },
     };
-    let info = lifecycle::append(ctx.app, &id, append).await?;
+    let outcome = lifecycle::append(ctx.app, &ctx.caller, &id, append).await?;
+    let info = outcome.info;
 
     let mut response = response::empty(StatusCode::NO_CONTENT);
     response::set_header(
@@ -49,5 +50,6 @@ where
         info.offset,
     );
     super::set_expires(ctx, &mut response, &info);
+    response::apply_hook(&mut response, &outcome.reply);
     Ok(response)
 }

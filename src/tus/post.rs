@@ -54,7 +54,8 @@ where
         content_length: ctx.header(CONTENT_LENGTH).and_then(parse_size),
         checksum: None,
     });
-    let info = lifecycle::create(app, new, chunk).await?;
+    let outcome = lifecycle::create(app, &ctx.caller, new, chunk).await?;
+    let info = outcome.info;
 
     let mut response = response::empty(StatusCode::CREATED);
     if contains_chunk {
@@ -66,5 +67,6 @@ where
     }
     response::set_header(&mut response, LOCATION, ctx.upload_url(&info.id));
     super::set_expires(ctx, &mut response, &info);
+    response::apply_hook(&mut response, &outcome.reply);
     Ok(response)
 }
