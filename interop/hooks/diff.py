@@ -285,7 +285,7 @@ def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> lis
         flat: dict[str, object] = {"hook-request.path": hook.path,
                                    "hook-request.Content-Type": hook.headers.get("Content-Type")}
         for name, value in hook.headers.items():   # file hooks: env and cwd, via the bridge
-            if name.lower().startswith("x-hook-"):   # (urllib sends them as X-hook-env-tus_id)
+            if name.lower().startswith("x-hook-"):   # (urllib sends X-hook-env-tus_id)
                 flat[f"file-hook.{name.lower()[len('x-hook-'):]}"] = value
         flatten(hook.body, "", flat)
         for path, value in list(flat.items()):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Hook:
@@ -25,7 +27,8 @@ class Hook:
 
     seq: int                       # arrival order, from 0
     path: str                      # request target, e.g. /hooks
-    headers: dict[str, str]        # as received (last value wins for repeated names)
+    headers: "CaseInsensitiveDict"  # names compare case-insensitively, as HTTP's do (Go sends
+                                    # Content-Type, reqwest content-type); last value wins
     raw: bytes
     body: dict | None              # parsed JSON, None if it did not parse
     received: float                # time.monotonic() at arrival
@@ -126,7 +129,8 @@ class HookRecorder:
                 except ValueError:
                     body = None
                 with recorder._cond:
-                    hook = Hook(len(recorder.hooks), self.path, dict(self.headers.items()), raw,
+                    hook = Hook(len(recorder.hooks), self.path,
+                                CaseInsensitiveDict(self.headers.items()), raw,
                                 body, time.monotonic())
                     recorder.hooks.append(hook)
                     recorder._cond.notify_all()

@@ -25,11 +25,12 @@ ALLOWED = [
     # there, and tusgate checks it before pre-create anyway.
     Allowed("tokened", r"post-create|post-receive|pre-finish|post-finish",
             r"Event\.Upload\.MetaData\.upload-token",
-            "tusgate checks the upload-token itself and drops it from the stored metadata "
-            "(README, differences from tusd, 13), so the hooks after creation never see it"),
-    Allowed("tokened", r"post-finish", r"Event\.Upload\.Storage\..*",
-            "tusgate publishes the finished asset to {assets-dir}/{visibility}/{key}: "
-            "post-finish's Storage says where the asset is, not where the upload was"),
+            "tusgate checks the upload-token itself and never stores it (README, differences "
+            "from tusd's hooks, 1), so the hooks after pre-create do not see it"),
+    Allowed("tokened", r"post-create|post-receive|pre-finish|post-finish",
+            r"Event\.Upload\.Storage\.(Asset|AssetPath|AssetURL)",
+            "a tokened upload is published to {assets-dir}/{visibility}/{key}: Storage also "
+            "says where that asset is (README, differences from tusd's hooks, 2)"),
 ]
 
 REJECT = dict(status=422, body="rejected by the hook", headers={"X-Hook": "rejected"})

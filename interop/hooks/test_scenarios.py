@@ -373,3 +373,32 @@ def test_pre_finish_failure(kind, servers):
         rec.settle(PROGRESS_INTERVAL_S + 0.5)
         if kind == "tusd":
             assert not rec.of("post-finish")
+
+
+def storage_paths_policy(seen: list):
+    """Records, for every hook, whether the files its Storage names exist when it arrives."""
+    import os
+
+    def policy(hook):
+        storage = hook.upload.get("Storage") or {}
+        seen.append((hook.type, {k: (v, os.path.exists(v)) for k, v in storage.items()
+                                 if k in ("Path", "InfoPath")}))
+        return Reply()
+    return policy
+
+
+def test_storage_paths_exist_when_the_hook_arrives(kind, servers):
+    """Storage.Path and Storage.InfoPath name the upload's files, and they exist when each
+    hook arrives (a tusd post-finish hook typically reads or moves Storage.Path)."""
+    seen: list = []
+    with HookRecorder() as rec:
+        rec.policy = storage_paths_policy(seen)
+        server = servers.start(kind, rec.url)
+        url = create(server, len(DATA), {"filename": "x"}).headers["Location"]
+        assert patch(url, 0, DATA).status_code == 204
+        rec.wait_count("post-finish", 1)
+        rec.settle(PROGRESS_INTERVAL_S + 0.3)
+    named = [(t, p) for t, paths in seen for p in paths.values()]
+    assert {t for t, _ in named} >= {"post-create", "pre-finish", "post-finish"}, seen
+    missing = [(t, path) for t, (path, exists) in named if not exists]
+    assert not missing, f"Storage names files that do not exist: {missing}"

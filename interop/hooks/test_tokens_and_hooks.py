@@ -72,3 +72,21 @@ def test_post_finish_fires_after_the_publish_and_names_the_asset(servers, tmp_pa
         assert finish.metadata.get("asset-key") == KEY
         assert finish.metadata.get("content-type") == CONTENT_TYPE
         assert "upload-token" not in finish.metadata
+
+
+def test_storage_paths_of_a_tokened_upload_exist_when_the_hook_arrives(servers, tmp_path):
+    """As for a tokenless upload (test_scenarios): whatever Storage.Path / InfoPath name exists
+    when the hook arrives. After the publish the bytes are at the asset's path; a Path that
+    still names the moved upload file sends a tusd-style post-finish hook to a missing file."""
+    from test_scenarios import storage_paths_policy
+    secret = new_secret()
+    seen: list = []
+    with HookRecorder() as rec:
+        rec.policy = storage_paths_policy(seen)
+        server, _ = start(servers, rec, tmp_path, secret)
+        r = create(server, len(DATA), None, headers=granite_headers(secret))
+        assert r.status_code == 201, r.text
+        assert patch(r.headers["Location"], 0, DATA).status_code == 204
+        rec.wait_count("post-finish", 1)
+    missing = [(t, path) for t, paths in seen for path, exists in paths.values() if not exists]
+    assert not missing, f"Storage names files that do not exist: {missing}"
