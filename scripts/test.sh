@@ -58,8 +58,8 @@ stage "chaos (resets, SIGKILL, full disk)" env TUSGATE_BIN="$tusgate" bash inter
 stage "deployment (nginx/ proxy for real, Dockerfile and compose statically)" env TUSGATE_BIN="$tusgate" bash interop/deploy/run.sh
 stage "hooks (differential vs tusd v2.10.1, reject/ChangeFileInfo/StopUpload/endpoint down, tokens + hooks, granite's FastAPI handler under uvicorn)" \
     env TUSGATE_BIN="$tusgate" bash interop/hooks/run.sh
-stage "tusd's own e2e TestStopUpload (tusd v2.10.1)" bash interop/hooks/tusd-e2e.sh "$tusd"
-stage "tusd's own e2e TestStopUpload (tusgate)" bash interop/hooks/tusd-e2e.sh "$tusgate" -allow-uploads-without-token
+stage "tusd's own e2e tests, TestStopUpload and 7 more (tusd v2.10.1)" bash interop/hooks/tusd-e2e.sh "$tusd"
+stage "tusd's own e2e tests, TestStopUpload and 7 more (tusgate)" bash interop/hooks/tusd-e2e.sh "$tusgate" -allow-uploads-without-token
 stage "README quick start (scripts/try.sh)" bash scripts/try-smoke.sh "$tusgate"
 stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
 
