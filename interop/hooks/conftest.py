@@ -113,6 +113,7 @@ class Server:
     port: int
     upload_dir: Path
     workdir: Path
+    bucket: str | None = None   # the S3 bucket, when it stores there
 
     def url(self, path: str) -> str:
         return self.origin + path
@@ -146,10 +147,12 @@ class Servers:
     def start(self, kind: str, hooks_url: str | None, *extra: str, name: str | None = None,
               env: dict[str, str] | None = None, events: str = ALL_EVENTS,
               tokenless: bool = True, file_hooks=None,
-              file_hook_events: list[str] | None = None) -> Server:
+              file_hook_events: list[str] | None = None, s3: "S3 | None" = None) -> Server:
         """`hooks_url`: HTTP hooks to it. `file_hooks` (a HookRecorder): file hooks instead, a
         -hooks-dir of scripts that forward to that recorder (recorder.write_file_hooks), one per
         event of `file_hook_events` (default: all seven).
+        `s3`: store in a fresh bucket of that S3 server (tusd's -s3-bucket/-s3-endpoint, the
+        credentials in the environment: AWS_* for tusd, STORAGE_* for tusgate).
         `tokenless=False` starts tusgate without -allow-uploads-without-token (it then needs
         UPLOAD_SECRET in `env`); tusd ignores it."""
         name = name or f"{kind}-{len(self.started)}"
@@ -168,10 +171,16 @@ class Servers:
             command += ["-hooks-enabled-events", events,
                         "-progress-hooks-interval", f"{int(PROGRESS_INTERVAL_S * 1000)}ms"]
         command += list(extra)
+        bucket = None
+        if s3 is not None:
+            bucket = s3.bucket(name)
+            command += ["-s3-bucket", bucket, "-s3-endpoint", s3.endpoint]
         if kind == "tusgate" and tokenless:
             command += ["-allow-uploads-without-token"]
         full_env = {k: v for k, v in os.environ.items()
                     if k not in ("UPLOAD_SECRET", "SECURE_LINK_SECRET")}
+        if s3 is not None:
+            full_env.update(s3.credentials)
         full_env.update(env or {})
         process = Process(name, command, workdir / f"{kind}.log", full_env)
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -185,7 +194,7 @@ class Servers:
                             f"{process.log_tail()}", pytrace=False)
             time.sleep(0.05)
         server = Server(kind, process, f"http://127.0.0.1:{match.group(2)}", match.group(1),
-                        int(match.group(2)), upload_dir, workdir)
+                        int(match.group(2)), upload_dir, workdir, bucket)
         self.started.append(server)
         return server
 
@@ -195,6 +204,54 @@ class Servers:
 
     def log_tails(self) -> str:
         return "\n".join(s.process.log_tail() for s in self.started)
+
+
+@dataclass
+class S3:
+    """A moto S3 server (interop/s3/.venv, installed by interop/s3/setup.sh) on 127.0.0.1."""
+
+    process: Process
+    endpoint: str
+    credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "testtesttest",
+                   "AWS_REGION": "us-east-1", "STORAGE_ACCESS_KEY": "test",
+                   "STORAGE_SECRET_KEY": "testtesttest", "STORAGE_REGION": "us-east-1"}
+
+    def bucket(self, name: str) -> str:
+        bucket = re.sub(r"[^a-z0-9-]", "-", name.lower())
+        resp = requests.put(f"{self.endpoint}/{bucket}", timeout=HTTP_TIMEOUT_S)
+        assert resp.status_code == 200, f"CreateBucket {bucket}: {resp.status_code} {resp.text}"
+        return bucket
+
+
+def start_moto(workdir: Path) -> S3:
+    moto = ROOT / "interop/s3/.venv/bin/moto_server"
+    if not os.access(moto, os.X_OK):
+        pytest.fail(f"{moto} is missing: run interop/s3/setup.sh (scripts/deps.sh does)",
+                    pytrace=False)
+    port = free_port()
+    process = Process("moto", [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                      workdir / "moto.log", dict(os.environ))
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        try:
+            requests.get(endpoint, timeout=1)
+            return S3(process, endpoint)
+        except requests.RequestException:
+            pass
+        if not process.alive() or time.monotonic() > deadline:
+            process.stop()
+            pytest.fail(f"moto did not start\n{process.log_tail()}", pytrace=False)
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    s3 = start_moto(tmp_path_factory.mktemp("moto"))
+    try:
+        yield s3
+    finally:
+        s3.process.stop()
 
 
 @pytest.fixture

@@ -268,7 +268,14 @@ def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> lis
     replacements = [(str(server.workdir / "hooks"), "<hooks-dir>"),
                     (str(server.upload_dir), "<upload-dir>"), (server.origin, "<origin>"),
                     (f"127.0.0.1:{server.port}", "<host>")]
+    if server.bucket:
+        replacements.append((server.bucket, "<bucket>"))
     replacements += [(uid, f"<{label}>") for uid, label in run.labels.items()]
+    # S3 (Storage.Key): tusd's s3store ids are <object id>+<multipart id> and its objects are
+    # named by the object id; tusgate's ids have no `+` and its objects carry the whole id.
+    objects = {uid.split("+")[0]: f"<{label}:object>" for uid, label in run.labels.items()}
+    replacements += [(uid.split("+")[0], f"<{label}:object>")
+                     for uid, label in run.labels.items() if "+" in uid]
 
     def clean(value):
         if isinstance(value, str):
@@ -289,6 +296,8 @@ def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> lis
                 flat[f"file-hook.{name.lower()[len('x-hook-'):]}"] = value
         flatten(hook.body, "", flat)
         for path, value in list(flat.items()):
+            if path == "Event.Upload.Storage.Key" and value in objects:
+                value = objects[value]   # S3: the object named after the upload id
             value = clean(value)
             if path == "Event.HTTPRequest.RemoteAddr" and isinstance(value, str) \
                     and _REMOTE.match(value):

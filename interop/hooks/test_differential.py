@@ -31,18 +31,24 @@ ALLOWED = [
             r"Event\.Upload\.Storage\.(Asset|AssetPath|AssetURL)",
             "a tokened upload is published to {assets-dir}/{visibility}/{key}: Storage also "
             "says where that asset is (README, differences from tusd's hooks, 2)"),
+    Allowed("tokened", r"post-create|post-receive|pre-finish|post-finish",
+            r"Event\.Upload\.Storage\.Key",
+            "S3 only: tusgate creates a tokened upload's multipart upload at its asset key "
+            "({visibility}/{key}, src/storage/s3.rs), so Key names the object the upload "
+            "becomes, as tusd's Key does for its id-named object"),
 ]
 
 REJECT = dict(status=422, body="rejected by the hook", headers={"X-Hook": "rejected"})
 SUMMARIES: list[str] = []
 
 
-def record(kind: str, servers: Servers, file_hooks: bool = False) -> tuple[list, dict]:
-    """All steps against a fresh `kind` server, with HTTP hooks or (file_hooks) a -hooks-dir."""
+def record(kind: str, servers: Servers, file_hooks: bool = False, s3=None) -> tuple[list, dict]:
+    """All steps against a fresh `kind` server, with HTTP hooks or (file_hooks) a -hooks-dir,
+    storing on disk or (s3) in a fresh bucket of that S3 server."""
     with HookRecorder() as recorder:
         recorder.policy = reject_pre_create_when("reject", "yes", **REJECT)
         server = servers.start(kind, None if file_hooks else recorder.url,
-                               file_hooks=recorder if file_hooks else None,
+                               file_hooks=recorder if file_hooks else None, s3=s3,
                                env={"UPLOAD_SECRET": SECRET} if kind == "tusgate" else None)
         try:
             return run_steps(server, recorder)
@@ -107,3 +113,24 @@ def test_tusd_against_tusgate_file_hooks(tusd_file_run, servers):
     result = compare(events, theirs, ALLOWED, runs)
     SUMMARIES.append(result.summary("hook differential (file hooks), tusd v2.10.1 vs tusgate"))
     assert result.clean, result.summary("tusd vs tusgate, file hooks")
+
+
+@pytest.fixture(scope="module")
+def tusd_s3_run(tmp_path_factory, moto):
+    group = Servers(tmp_path_factory.mktemp("tusd-s3-reference"))
+    try:
+        yield record("tusd", group, s3=moto)
+    finally:
+        group.stop_all()
+
+
+def test_tusd_against_tusgate_s3(tusd_s3_run, servers, moto):
+    """The same steps with both servers storing in S3 (moto; tusd's s3store, tusgate's S3
+    backend, the same -s3-bucket/-s3-endpoint flags): Storage is {Type: s3store, Bucket, Key}."""
+    events, reference_runs = tusd_s3_run
+    assert all(run.error is None for run in reference_runs.values()), reference_runs
+    assert any(e.fields.get("Event.Upload.Storage.Type") == "s3store" for e in events)
+    theirs, runs = record("tusgate", servers, s3=moto)
+    result = compare(events, theirs, ALLOWED, runs)
+    SUMMARIES.append(result.summary("hook differential (S3, moto), tusd v2.10.1 vs tusgate"))
+    assert result.clean, result.summary("tusd vs tusgate, S3")
