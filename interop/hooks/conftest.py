@@ -147,18 +147,22 @@ class Servers:
     def start(self, kind: str, hooks_url: str | None, *extra: str, name: str | None = None,
               env: dict[str, str] | None = None, events: str = ALL_EVENTS,
               tokenless: bool = True, file_hooks=None,
-              file_hook_events: list[str] | None = None, s3: "S3 | None" = None) -> Server:
+              file_hook_events: list[str] | None = None, s3: "S3 | None" = None,
+              upload_dir: Path | None = None) -> Server:
         """`hooks_url`: HTTP hooks to it. `file_hooks` (a HookRecorder): file hooks instead, a
         -hooks-dir of scripts that forward to that recorder (recorder.write_file_hooks), one per
         event of `file_hook_events` (default: all seven).
         `s3`: store in a fresh bucket of that S3 server (tusd's -s3-bucket/-s3-endpoint, the
         credentials in the environment: AWS_* for tusd, STORAGE_* for tusgate).
+        `upload_dir`: reuse that directory (a restart) instead of a fresh one.
         `tokenless=False` starts tusgate without -allow-uploads-without-token (it then needs
         UPLOAD_SECRET in `env`); tusd ignores it."""
         name = name or f"{kind}-{len(self.started)}"
         workdir = self.workdir / name
-        upload_dir = workdir / "uploads"
-        upload_dir.mkdir(parents=True)
+        workdir.mkdir(parents=True)
+        if upload_dir is None:
+            upload_dir = workdir / "uploads"
+            upload_dir.mkdir()
         command = [binary(kind), "-host", "127.0.0.1", "-port", "0",
                    "-upload-dir", str(upload_dir)]
         if file_hooks is not None:

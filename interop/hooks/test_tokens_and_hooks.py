@@ -90,3 +90,47 @@ def test_storage_paths_of_a_tokened_upload_exist_when_the_hook_arrives(servers, 
         rec.wait_count("post-finish", 1)
     missing = [(t, path) for t, paths in seen for path, exists in paths.values() if not exists]
     assert not missing, f"Storage names files that do not exist: {missing}"
+
+
+def test_post_finish_of_an_upload_recovered_after_a_crash(servers, tmp_path):
+    """tusgate dies between the last byte and the publish (TUSGATE_CRASH_AT, tusgate's fault
+    injection); restarted on the same directories it finishes the publish at startup and only
+    then sends post-finish, once, with an empty HTTPRequest (no request finished it). The
+    post-finish is not lost (tusd has no such recovery: its post-finish would be)."""
+    import time
+
+    import requests
+    secret = new_secret()
+    assets = tmp_path / "assets"
+    published = assets / VISIBILITY / KEY
+    seen_at_post_finish: list = []
+    with HookRecorder() as rec:
+        def policy(hook):
+            if hook.type == "post-finish":
+                seen_at_post_finish.append(published.read_bytes() if published.exists() else None)
+            return Reply()
+        rec.policy = policy
+        first = servers.start("tusgate", rec.url, "--assets-dir", str(assets), tokenless=False,
+                              env={"UPLOAD_SECRET": secret,
+                                   "TUSGATE_CRASH_AT": "publish:phase-recorded"})
+        r = create(first, len(DATA), None, headers=granite_headers(secret))
+        assert r.status_code == 201, r.text
+        uid = r.headers["Location"].rsplit("/", 1)[-1]
+        try:
+            patch(r.headers["Location"], 0, DATA)
+        except requests.RequestException:
+            pass  # the process aborted mid-request
+        deadline = time.monotonic() + 10
+        while first.process.alive():
+            assert time.monotonic() < deadline, "TUSGATE_CRASH_AT did not crash tusgate"
+            time.sleep(0.05)
+        assert not published.exists()
+        assert not rec.of("post-finish")
+        servers.start("tusgate", rec.url, "--assets-dir", str(assets), tokenless=False,
+                      env={"UPLOAD_SECRET": secret}, upload_dir=first.upload_dir)
+        finish = rec.wait_count("post-finish", 1, uid)
+        rec.settle(PROGRESS_INTERVAL_S + 0.5)
+        assert len(rec.of("post-finish", uid)) == 1
+        assert seen_at_post_finish == [DATA]
+        assert finish[0].request.get("Method", "") == ""
+        assert published.read_bytes() == DATA
