@@ -40,7 +40,7 @@ READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 HTTP_TIMEOUT_S = 30.0
 TEST_TIMEOUT_S = int(os.environ.get("HOOKS_TEST_TIMEOUT", "120"))
-READY_LINE = re.compile(r"You can now upload files to: (http://127\.0\.0\.1:(\d+)(/\S*))")
+READY_LINE = re.compile(r"You can now upload files to: ((https?)://127\.0\.0\.1:(\d+)(/\S*))")
 TUS = {"Tus-Resumable": "1.0.0"}
 KINDS = ["tusd", "tusgate"]
 
@@ -197,8 +197,8 @@ class Servers:
                 pytest.fail(f"{name} did not start (exit {process.proc.returncode})\n"
                             f"{process.log_tail()}", pytrace=False)
             time.sleep(0.05)
-        server = Server(kind, process, f"http://127.0.0.1:{match.group(2)}", match.group(1),
-                        int(match.group(2)), upload_dir, workdir, bucket)
+        server = Server(kind, process, f"{match.group(2)}://127.0.0.1:{match.group(3)}",
+                        match.group(1), int(match.group(3)), upload_dir, workdir, bucket)
         self.started.append(server)
         return server
 
@@ -208,6 +208,29 @@ class Servers:
 
     def log_tails(self) -> str:
         return "\n".join(s.process.log_tail() for s in self.started)
+
+
+@dataclass
+class Certificate:
+    cert: Path   # self-signed, for 127.0.0.1 and localhost
+    key: Path
+
+
+def make_certificate(directory: Path) -> Certificate:
+    """A self-signed EC certificate for 127.0.0.1/localhost (openssl, from scripts/deps.sh)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    done = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert),
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, f"openssl failed: {done.stderr}"
+    return Certificate(cert, key)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> Certificate:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @dataclass

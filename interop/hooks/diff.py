@@ -187,7 +187,13 @@ def step_request_shape(server: Server, run: StepRun) -> None:
     header names (Go canonicalises them: x-lower-case -> X-Lower-Case), a repeated header (both
     values, in order), an empty header value."""
     import http.client
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    import os
+    import ssl
+    if server.origin.startswith("https:"):
+        context = ssl.create_default_context(cafile=os.environ["REQUESTS_CA_BUNDLE"])
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=30, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.putrequest("POST", "/files/?source=diff&x=1", skip_accept_encoding=True)
     for name, value in (("tus-resumable", "1.0.0"), ("upload-length", "3"),
                         ("upload-metadata", "filename aC50eHQ="), ("x-lower-case", "v"),

@@ -111,7 +111,8 @@ def fixed(reply: Reply):
 # --- the server --------------------------------------------------------------------------------
 
 class HookRecorder:
-    def __init__(self, path: str = "/hooks"):
+    def __init__(self, path: str = "/hooks", tls: tuple[str, str] | None = None):
+        """`tls`: (certificate, key) files: the endpoint speaks https."""
         self.path = path
         self.hooks: list[Hook] = []
         self.policy: Callable[[Hook], Reply] = default_policy
@@ -154,8 +155,13 @@ class HookRecorder:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}{path}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}{path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name=f"hook-recorder:{self.port}")
 

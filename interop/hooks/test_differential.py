@@ -13,6 +13,8 @@ The counts are printed at the end of the pytest run (terminal summary) for the c
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import Servers
@@ -42,17 +44,28 @@ REJECT = dict(status=422, body="rejected by the hook", headers={"X-Hook": "rejec
 SUMMARIES: list[str] = []
 
 
-def record(kind: str, servers: Servers, file_hooks: bool = False, s3=None) -> tuple[list, dict]:
+def record(kind: str, servers: Servers, file_hooks: bool = False, s3=None,
+           tls=None) -> tuple[list, dict]:
     """All steps against a fresh `kind` server, with HTTP hooks or (file_hooks) a -hooks-dir,
-    storing on disk or (s3) in a fresh bucket of that S3 server."""
+    storing on disk or (s3) in a fresh bucket of that S3 server, serving https with `tls` (a
+    conftest.Certificate: tusd's -tls-certificate/-tls-key)."""
+    extra = ["-tls-certificate", str(tls.cert), "-tls-key", str(tls.key)] if tls else []
     with HookRecorder() as recorder:
         recorder.policy = reject_pre_create_when("reject", "yes", **REJECT)
-        server = servers.start(kind, None if file_hooks else recorder.url,
+        server = servers.start(kind, None if file_hooks else recorder.url, *extra,
                                file_hooks=recorder if file_hooks else None, s3=s3,
                                env={"UPLOAD_SECRET": SECRET} if kind == "tusgate" else None)
+        previous = os.environ.get("REQUESTS_CA_BUNDLE")
+        if tls:   # requests (and step_request_shape) trust the test's certificate
+            os.environ["REQUESTS_CA_BUNDLE"] = str(tls.cert)
         try:
             return run_steps(server, recorder)
         finally:
+            if tls:
+                if previous is None:
+                    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+                else:
+                    os.environ["REQUESTS_CA_BUNDLE"] = previous
             server.process.stop()
 
 
@@ -134,3 +147,24 @@ def test_tusd_against_tusgate_s3(tusd_s3_run, servers, moto):
     result = compare(events, theirs, ALLOWED, runs)
     SUMMARIES.append(result.summary("hook differential (S3, moto), tusd v2.10.1 vs tusgate"))
     assert result.clean, result.summary("tusd vs tusgate, S3")
+
+
+@pytest.fixture(scope="module")
+def tusd_tls_run(tmp_path_factory, certificate):
+    group = Servers(tmp_path_factory.mktemp("tusd-tls-reference"))
+    try:
+        yield record("tusd", group, tls=certificate)
+    finally:
+        group.stop_all()
+
+
+def test_tusd_against_tusgate_tls(tusd_tls_run, servers, certificate):
+    """The same steps over https: both servers started with tusd's -tls-certificate and
+    -tls-key (a self-signed certificate made by the test) plus the hook flags, the unchanged
+    tusd command line with TLS and HTTP hooks."""
+    events, reference_runs = tusd_tls_run
+    assert all(run.error is None for run in reference_runs.values()), reference_runs
+    theirs, runs = record("tusgate", servers, tls=certificate)
+    result = compare(events, theirs, ALLOWED, runs)
+    SUMMARIES.append(result.summary("hook differential (https), tusd v2.10.1 vs tusgate"))
+    assert result.clean, result.summary("tusd vs tusgate, https")

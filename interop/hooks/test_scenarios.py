@@ -402,3 +402,18 @@ def test_storage_paths_exist_when_the_hook_arrives(kind, servers):
     assert {t for t, _ in named} >= {"post-create", "pre-finish", "post-finish"}, seen
     missing = [(t, path) for t, (path, exists) in named if not exists]
     assert not missing, f"Storage names files that do not exist: {missing}"
+
+
+def test_https_hook_endpoint(kind, servers, certificate):
+    """A hook endpoint on https with a self-signed certificate: not trusted, so pre-create
+    fails (500); with -hooks-http-skip-verify it is used."""
+    with HookRecorder(tls=(str(certificate.cert), str(certificate.key))) as rec:
+        untrusting = servers.start(kind, rec.url, "-hooks-http-retry", "1", events="pre-create")
+        r = create(untrusting, len(DATA), {"filename": "x"})
+        assert r.status_code == 500, r.text
+        assert not rec.of("pre-create")
+        trusting = servers.start(kind, rec.url, "-hooks-http-skip-verify",
+                                 events="pre-create")
+        r = create(trusting, len(DATA), {"filename": "x"})
+        assert r.status_code == 201, r.text
+        assert len(rec.of("pre-create")) == 1
