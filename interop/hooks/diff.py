@@ -257,7 +257,7 @@ def run_steps(server: Server, recorder: HookRecorder,
         def done(hooks, run=run):
             seen: dict[tuple[str, str], int] = {}
             for h in hooks:
-                k = (run.labels.get(h.upload.get("ID") or "", "-"), h.type)
+                k = (_label(run, h), h.type)
                 seen[k] = seen.get(k, 0) + 1
             return all(seen.get(k, 0) >= n for k, n in run.expect.items())
         _soft_wait(recorder, done)
@@ -268,6 +268,13 @@ def run_steps(server: Server, recorder: HookRecorder,
 
 
 _REMOTE = re.compile(r"^127\.0\.0\.1:\d+$")
+
+
+def _label(run: StepRun, hook: Hook) -> str:
+    """The client's name for the hook's upload; "-" before it has an id (pre-create); an id
+    the step never saw (a hook spilling over from another step) stays visible as such."""
+    uid = hook.upload.get("ID") or ""
+    return run.labels.get(uid, f"unknown:{uid}" if uid else "-")
 
 
 def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> list[Event]:
@@ -292,7 +299,7 @@ def normalise(step: str, hooks: list[Hook], run: StepRun, server: Server) -> lis
     counts: dict[tuple[str, str], int] = {}
     events = []
     for hook in sorted(hooks, key=lambda h: h.seq):
-        label = run.labels.get(hook.upload.get("ID") or "", "-")
+        label = _label(run, hook)
         nth = counts.get((label, hook.type), 0)
         counts[(label, hook.type)] = nth + 1
         flat: dict[str, object] = {"hook-request.path": hook.path,
