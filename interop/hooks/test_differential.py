@@ -17,9 +17,11 @@ import os
 
 import pytest
 
+from dataclasses import dataclass
+
 from conftest import Servers
 from diff import SECRET, Allowed, compare, run_steps
-from recorder import HookRecorder, reject_pre_create_when
+from recorder import EVENTS, HookRecorder, reject_pre_create_when
 
 # Intentional differences between tusd and tusgate, each with the reason. Keep it short.
 ALLOWED = [
@@ -44,8 +46,39 @@ REJECT = dict(status=422, body="rejected by the hook", headers={"X-Hook": "rejec
 SUMMARIES: list[str] = []
 
 
+@dataclass
+class Recording:
+    events: list
+    runs: dict
+    metrics: dict[str, float | None]   # tusd_hook_{invocations,errors}_total per hook type
+
+    def check_reference(self) -> None:
+        """tusd itself: every step did what the client expected."""
+        bad = {step: run.error for step, run in self.runs.items() if run.error}
+        assert not bad, f"tusd: steps went wrong: {bad}"
+
+
+def hook_metrics(server) -> dict[str, float | None]:
+    """The hook counters of /metrics after all steps (tusd's names, kept by tusgate)."""
+    return {f"{name}{{hooktype={event}}}": server.metric(name, hooktype=event)
+            for name in ("tusd_hook_invocations_total", "tusd_hook_errors_total")
+            for event in EVENTS}
+
+
+def compare_recordings(reference: Recording, candidate: Recording, allowed, title: str):
+    result = compare(reference.events, candidate.events, allowed, candidate.runs)
+    metric_diffs = {k: (v, candidate.metrics.get(k)) for k, v in reference.metrics.items()
+                    if candidate.metrics.get(k) != v}
+    summary = result.summary(title) + (
+        f"\n  /metrics hook counters: {len(reference.metrics)} compared, "
+        f"{len(metric_diffs)} different" + "".join(f"\n    {k}: tusd={a} other={b}"
+                                                  for k, (a, b) in metric_diffs.items()))
+    SUMMARIES.append(summary)
+    return result, metric_diffs, summary
+
+
 def record(kind: str, servers: Servers, file_hooks: bool = False, s3=None,
-           tls=None) -> tuple[list, dict]:
+           tls=None) -> Recording:
     """All steps against a fresh `kind` server, with HTTP hooks or (file_hooks) a -hooks-dir,
     storing on disk or (s3) in a fresh bucket of that S3 server, serving https with `tls` (a
     conftest.Certificate: tusd's -tls-certificate/-tls-key)."""
@@ -59,7 +92,8 @@ def record(kind: str, servers: Servers, file_hooks: bool = False, s3=None,
         if tls:   # requests (and step_request_shape) trust the test's certificate
             os.environ["REQUESTS_CA_BUNDLE"] = str(tls.cert)
         try:
-            return run_steps(server, recorder)
+            events, runs = run_steps(server, recorder)
+            return Recording(events, runs, hook_metrics(server))
         finally:
             if tls:
                 if previous is None:
@@ -90,42 +124,39 @@ def tusd_file_run(tmp_path_factory):
 def test_tusd_sends_the_hooks_each_step_expects(tusd_run):
     """The reference itself: tusd sent at least the hooks each step waits for (otherwise the
     steps test nothing)."""
-    events, runs = tusd_run
-    for step, run in runs.items():
-        assert run.error is None, f"tusd: step {step}: {run.error}"
+    tusd_run.check_reference()
+    for step, run in tusd_run.runs.items():
         for (label, type_), count in run.expect.items():
-            got = sum(1 for e in events if e.step == step and e.label == label and e.type == type_)
+            got = sum(1 for e in tusd_run.events
+                      if e.step == step and e.label == label and e.type == type_)
             assert got >= count, f"tusd: step {step}: {count} x {type_} for {label}, got {got}"
 
 
 def test_tusd_against_itself_is_noise_free(tusd_run, servers):
-    events, _ = tusd_run
-    again, runs = record("tusd", servers)
-    result = compare(events, again, [], runs)
-    SUMMARIES.append(result.summary("hook differential, tusd v2.10.1 vs tusd v2.10.1 (control)"))
-    assert result.clean and not result.differences, result.summary("tusd vs tusd")
+    again = record("tusd", servers)
+    result, metrics, summary = compare_recordings(
+        tusd_run, again, [], "hook differential, tusd v2.10.1 vs tusd v2.10.1 (control)")
+    assert result.clean and not result.differences and not metrics, summary
 
 
 def test_tusd_against_tusgate(tusd_run, servers):
-    events, _ = tusd_run
-    theirs, runs = record("tusgate", servers)
-    result = compare(events, theirs, ALLOWED, runs)
-    SUMMARIES.append(result.summary("hook differential, tusd v2.10.1 vs tusgate"))
-    assert result.clean, result.summary("tusd vs tusgate")
+    result, metrics, summary = compare_recordings(
+        tusd_run, record("tusgate", servers), ALLOWED,
+        "hook differential, tusd v2.10.1 vs tusgate")
+    assert result.clean and not metrics, summary
 
 
 def test_tusd_against_tusgate_file_hooks(tusd_file_run, servers):
     """The same steps with -hooks-dir: one executable per event, the request on stdin, TUS_ID,
     TUS_SIZE and TUS_OFFSET in the environment, the hooks dir as working directory, the
     response on stdout (the bridge scripts forward all of it to the recorder)."""
-    events, reference_runs = tusd_file_run
-    assert all(run.error is None for run in reference_runs.values()), reference_runs
-    assert any(e.fields.get("file-hook.env-tus_id") == "<U>" for e in events), \
+    tusd_file_run.check_reference()
+    assert any(e.fields.get("file-hook.env-tus_id") == "<U>" for e in tusd_file_run.events), \
         "the bridge recorded no TUS_ID: the file-hook comparison would be vacuous"
-    theirs, runs = record("tusgate", servers, file_hooks=True)
-    result = compare(events, theirs, ALLOWED, runs)
-    SUMMARIES.append(result.summary("hook differential (file hooks), tusd v2.10.1 vs tusgate"))
-    assert result.clean, result.summary("tusd vs tusgate, file hooks")
+    result, metrics, summary = compare_recordings(
+        tusd_file_run, record("tusgate", servers, file_hooks=True), ALLOWED,
+        "hook differential (file hooks), tusd v2.10.1 vs tusgate")
+    assert result.clean and not metrics, summary
 
 
 @pytest.fixture(scope="module")
@@ -140,13 +171,12 @@ def tusd_s3_run(tmp_path_factory, moto):
 def test_tusd_against_tusgate_s3(tusd_s3_run, servers, moto):
     """The same steps with both servers storing in S3 (moto; tusd's s3store, tusgate's S3
     backend, the same -s3-bucket/-s3-endpoint flags): Storage is {Type: s3store, Bucket, Key}."""
-    events, reference_runs = tusd_s3_run
-    assert all(run.error is None for run in reference_runs.values()), reference_runs
-    assert any(e.fields.get("Event.Upload.Storage.Type") == "s3store" for e in events)
-    theirs, runs = record("tusgate", servers, s3=moto)
-    result = compare(events, theirs, ALLOWED, runs)
-    SUMMARIES.append(result.summary("hook differential (S3, moto), tusd v2.10.1 vs tusgate"))
-    assert result.clean, result.summary("tusd vs tusgate, S3")
+    tusd_s3_run.check_reference()
+    assert any(e.fields.get("Event.Upload.Storage.Type") == "s3store" for e in tusd_s3_run.events)
+    result, metrics, summary = compare_recordings(
+        tusd_s3_run, record("tusgate", servers, s3=moto), ALLOWED,
+        "hook differential (S3, moto), tusd v2.10.1 vs tusgate")
+    assert result.clean and not metrics, summary
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +192,8 @@ def test_tusd_against_tusgate_tls(tusd_tls_run, servers, certificate):
     """The same steps over https: both servers started with tusd's -tls-certificate and
     -tls-key (a self-signed certificate made by the test) plus the hook flags, the unchanged
     tusd command line with TLS and HTTP hooks."""
-    events, reference_runs = tusd_tls_run
-    assert all(run.error is None for run in reference_runs.values()), reference_runs
-    theirs, runs = record("tusgate", servers, tls=certificate)
-    result = compare(events, theirs, ALLOWED, runs)
-    SUMMARIES.append(result.summary("hook differential (https), tusd v2.10.1 vs tusgate"))
-    assert result.clean, result.summary("tusd vs tusgate, https")
+    tusd_tls_run.check_reference()
+    result, metrics, summary = compare_recordings(
+        tusd_tls_run, record("tusgate", servers, tls=certificate), ALLOWED,
+        "hook differential (https), tusd v2.10.1 vs tusgate")
+    assert result.clean and not metrics, summary
