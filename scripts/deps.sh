@@ -12,7 +12,8 @@ need go
 need node
 need npm
 
-apt_packages=(nginx-light curl openssl)
+# chromium: interop/tls drives Debian's build with playwright-core (no browser download).
+apt_packages=(nginx-light curl openssl chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -31,3 +32,4 @@ bash interop/granite/setup.sh
 bash interop/deploy/setup.sh
 bash interop/s3/setup.sh
 bash interop/hooks/setup.sh
+bash interop/tls/setup.sh

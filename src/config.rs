@@ -55,6 +55,8 @@ pub struct Config {
     pub max_connections: usize,
     /// SO_RCVBUF of accepted TCP connections; `None` leaves the kernel's autotuning.
     pub tcp_receive_buffer: Option<usize>,
+    /// `Some`: connections are TLS (`--tls-certificate`, `--tls-key`, `--tls-mode`).
+    pub tls: Option<crate::tls::TlsConfig>,
     pub metrics_path: Option<String>,
     pub show_greeting: bool,
     pub worker_threads: Option<usize>,
@@ -112,50 +114,56 @@ impl HooksConfig {
         let enabled = parse_hook_events(&args.hooks_enabled_events)?;
         let mut notes = Vec::new();
         let hooks_http = args.hooks_http.as_deref().filter(|u| !u.is_empty());
-        let backend = match (&args.hooks_dir, hooks_http) {
-            (Some(dir), http) if !dir.as_os_str().is_empty() => {
-                if let Some(url) = http {
-                    notes.push(format!(
+        let backend =
+            match (&args.hooks_dir, hooks_http) {
+                (Some(dir), http) if !dir.as_os_str().is_empty() => {
+                    if let Some(url) = http {
+                        notes.push(format!(
                         "--hooks-http {url} is ignored: --hooks-dir takes precedence, as in tusd"
                     ));
+                    }
+                    if args.hooks_dir_timeout.is_zero() {
+                        return Err("--hooks-dir-timeout must be greater than 0".into());
+                    }
+                    let dir = std::path::absolute(dir).map_err(|e| {
+                        format!("--hooks-dir {}: cannot resolve it: {e}", dir.display())
+                    })?;
+                    Some(HookBackendConfig::File {
+                        dir,
+                        timeout: args.hooks_dir_timeout,
+                    })
                 }
-                if args.hooks_dir_timeout.is_zero() {
-                    return Err("--hooks-dir-timeout must be greater than 0".into());
-                }
-                let dir = std::path::absolute(dir).map_err(|e| {
-                    format!("--hooks-dir {}: cannot resolve it: {e}", dir.display())
-                })?;
-                Some(HookBackendConfig::File {
-                    dir,
-                    timeout: args.hooks_dir_timeout,
-                })
-            }
-            (_, Some(url)) => {
-                if args.hooks_http_timeout.is_zero() {
-                    // tusd would fail every call at once.
-                    return Err("--hooks-http-timeout must be greater than 0".into());
-                }
-                let size_limit = u64::try_from(args.hooks_http_size_limit).map_err(|_| {
+                (_, Some(url)) => {
+                    if args.hooks_http_timeout.is_zero() {
+                        // tusd would fail every call at once.
+                        return Err("--hooks-http-timeout must be greater than 0".into());
+                    }
+                    crate::hooks::http::parse_url(url)?;
+                    let size_limit = u64::try_from(args.hooks_http_size_limit).map_err(|_| {
                     "--hooks-http-size-limit must be 0 or more bytes (tusd would fail every call)"
                 })?;
-                Some(HookBackendConfig::Http {
-                    url: url.to_owned(),
-                    attempts: u32::try_from(args.hooks_http_retry.clamp(1, 1000)).unwrap_or(1),
-                    backoff: args.hooks_http_backoff,
-                    forward_headers: args
-                        .hooks_http_forward_headers
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|h| !h.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    timeout: args.hooks_http_timeout,
-                    size_limit,
-                    skip_verify: args.hooks_http_skip_verify,
-                })
-            }
-            _ => None,
-        };
+                    Some(HookBackendConfig::Http {
+                        url: url.to_owned(),
+                        attempts: u32::try_from(args.hooks_http_retry.clamp(1, 1000)).unwrap_or(1),
+                        backoff: args.hooks_http_backoff,
+                        forward_headers: args
+                            .hooks_http_forward_headers
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|h| !h.is_empty())
+                            .map(|h| {
+                                http::HeaderName::try_from(h).map(|_| h.to_owned()).map_err(|_| {
+                                format!("--hooks-http-forward-headers: {h:?} is not a header name")
+                            })
+                            })
+                            .collect::<Result<_, _>>()?,
+                        timeout: args.hooks_http_timeout,
+                        size_limit,
+                        skip_verify: args.hooks_http_skip_verify,
+                    })
+                }
+                _ => None,
+            };
         Ok(HooksConfig {
             backend,
             enabled,
@@ -317,6 +325,19 @@ every upload holds one whole part in memory before sending it",
             // Every connection would be closed before its first request could arrive.
             return Err("--network-timeout must be greater than 0".into());
         }
+        let tls = crate::tls::TlsConfig::from_flags(
+            args.tls_certificate.as_deref(),
+            args.tls_key.as_deref(),
+            args.tls_mode,
+        )?;
+        if tls.is_some() && args.enable_h2c {
+            // tusd's rule: h2c is cleartext by definition.
+            return Err(
+                "--enable-h2c cannot be combined with --tls-certificate: over TLS, HTTP/2 is \
+negotiated by ALPN"
+                    .into(),
+            );
+        }
         let trimmed = args.base_path.trim_matches('/');
         let base_path = if trimmed.is_empty() {
             "/".to_owned()
@@ -358,6 +379,7 @@ every upload holds one whole part in memory before sending it",
                 n => n,
             },
             tcp_receive_buffer: Some(tcp_receive_buffer).filter(|&n| n > 0),
+            tls,
             metrics_path: args.expose_metrics.then(|| args.metrics_path.clone()),
             show_greeting: args.show_greeting,
             worker_threads: args.worker_threads.filter(|&n| n > 0),
@@ -528,9 +550,25 @@ pub struct ServeArgs {
     /// much per round trip. The kernel doubles the value and caps it at net.core.rmem_max.
     #[arg(long, env = "TUSGATE_TCP_RECEIVE_BUFFER", default_value = "0", value_parser = parse_go_i64, help_heading = "Listening")]
     pub tcp_receive_buffer: i64,
-    /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on.
+    /// Accepted for tusd compatibility: cleartext HTTP/2 (h2c, prior knowledge) is always on
+    /// without TLS. Refused together with --tls-certificate, as tusd does.
     #[arg(long, env = "TUSGATE_ENABLE_H2C", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Listening")]
     pub enable_h2c: bool,
+
+    // --- TLS ---
+    /// PEM file with the TLS certificate, followed by any intermediate certificates. With
+    /// --tls-key, tusgate serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP.
+    /// Both files are read again on SIGHUP; a pair that fails to load keeps the previous one.
+    #[arg(long, env = "TUSGATE_TLS_CERTIFICATE", help_heading = "TLS")]
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM file with the private key of --tls-certificate (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TUSGATE_TLS_KEY", help_heading = "TLS")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS versions and cipher suites, as tusd: tls12 (TLS 1.2 with ECDHE AES-GCM and
+    /// ChaCha20-Poly1305 suites, and TLS 1.3), tls12-strong (TLS 1.2 only, ECDHE AES-256-GCM
+    /// only), tls13 (TLS 1.3 only).
+    #[arg(long, env = "TUSGATE_TLS_MODE", default_value = "tls12", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::tls::TlsMode>()), help_heading = "TLS")]
+    pub tls_mode: crate::tls::TlsMode,
 
     // --- Protocol ---
     /// Largest upload in bytes (0 = unlimited).
@@ -872,12 +910,16 @@ enum Unsupported {
     /// Accepted; a warning says what replaces it.
     Warn(&'static str),
     /// Refused at startup: running without it would silently do something else than asked.
+    #[allow(
+        dead_code,
+        reason = "no tusd flag is refused today; kept for one that would change behaviour silently"
+    )]
     Refuse(&'static str),
 }
 
 /// tusd v2.10 flags with no tusgate equivalent: (name, takes a value, treatment).
 const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
-    use Unsupported::{Refuse, Warn};
+    use Unsupported::Warn;
     const HOOKS: Unsupported = Warn(
         "gRPC and plugin hooks are not supported; use -hooks-http or -hooks-dir (tusd's HTTP and file hooks)",
     );
@@ -888,8 +930,6 @@ const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
         "S3 parts have one fixed size per upload (--s3-part-size), two are in flight per PATCH, \
 and --s3-max-buffer bounds their memory",
     );
-    const TLS: Unsupported =
-        Refuse("tusgate does not terminate TLS; put the nginx config from nginx/ in front of it");
     const OTHER_CLOUDS: Unsupported =
         Warn("GCS and Azure stores are not built in; GCS works through its S3-compatible endpoint");
     &[
@@ -954,9 +994,6 @@ and --s3-max-buffer bounds their memory",
             false,
             Warn("set TUSGATE_LOG=object_store=debug"),
         ),
-        ("tls-certificate", true, TLS),
-        ("tls-key", true, TLS),
-        ("tls-mode", true, TLS),
     ]
 };
 
@@ -1104,13 +1141,11 @@ mod tests {
             "-port",
             "1",
             "-filelock-holder-poll-interval=1s",
-            "-tls-certificate",
-            "c.pem",
         ]);
         assert_eq!(out.args, ["tusd", "--port", "1"]);
         assert_eq!(out.warnings.len(), 3);
         assert!(out.warnings[0].starts_with("-hooks-grpc is ignored: gRPC and plugin hooks"));
-        assert_eq!(out.refused.len(), 1);
+        assert!(out.refused.is_empty());
         let s3 = normalize(&["tusd", "-s3-bucket=b", "-s3-min-part-size=1"]);
         assert_eq!(s3.args, ["tusd", "--s3-bucket=b"]);
         assert_eq!(s3.warnings.len(), 1);
@@ -1181,6 +1216,139 @@ mod tests {
         assert_eq!(config(&[]), Ok(None), "autotuning by default");
         assert_eq!(config(&["-tcp-receive-buffer=262144"]), Ok(Some(262144)));
         assert!(config(&["-tcp-receive-buffer=-1"]).is_err());
+    }
+
+    fn hooks(extra: &[&str]) -> Result<HooksConfig, String> {
+        let mut args = vec!["tusd", "-allow-uploads-without-token"];
+        args.extend_from_slice(extra);
+        let out = normalize(&args);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let cli = Cli::try_parse_from(out.args).expect("parses");
+        Config::from_args(&cli.serve).map(|c| c.hooks)
+    }
+
+    #[test]
+    fn hooks_default_to_tusds_settings() {
+        use crate::hooks::HookType::*;
+        let none = hooks(&[]).expect("valid");
+        assert_eq!(none.backend, None);
+        assert_eq!(
+            none.enabled,
+            [
+                PreCreate,
+                PostCreate,
+                PostReceive,
+                PostTerminate,
+                PostFinish
+            ]
+        );
+        assert_eq!(none.progress_interval, Duration::from_secs(1));
+        let http = hooks(&["-hooks-http", "http://127.0.0.1:8000/hooks"]).expect("valid");
+        assert_eq!(
+            http.backend,
+            Some(HookBackendConfig::Http {
+                url: "http://127.0.0.1:8000/hooks".into(),
+                attempts: 3,
+                backoff: Duration::from_secs(1),
+                forward_headers: Vec::new(),
+                timeout: Duration::from_secs(15),
+                size_limit: 5120,
+                skip_verify: false,
+            })
+        );
+        let all = hooks(&[
+            "-hooks-http=https://app/h",
+            "-hooks-enabled-events=",
+            "-hooks-http-retry=0",
+            "-hooks-http-backoff=250ms",
+            "-hooks-http-forward-headers=Authorization, X-Request-Id",
+            "-hooks-http-timeout=2s",
+            "-hooks-http-size-limit=0",
+            "-hooks-http-skip-verify",
+            "-progress-hooks-interval=0",
+        ])
+        .expect("valid");
+        assert_eq!(all.enabled.len(), 7, "empty enables every event");
+        assert_eq!(all.progress_interval, Duration::from_secs(1), "0 means 1s");
+        let Some(HookBackendConfig::Http {
+            attempts,
+            backoff,
+            forward_headers,
+            timeout,
+            size_limit,
+            skip_verify,
+            ..
+        }) = all.backend
+        else {
+            panic!("http backend");
+        };
+        assert_eq!(attempts, 1, "0 attempts means 1");
+        assert_eq!(backoff, Duration::from_millis(250));
+        assert_eq!(forward_headers, ["Authorization", "X-Request-Id"]);
+        assert_eq!(
+            (timeout, size_limit, skip_verify),
+            (Duration::from_secs(2), 0, true)
+        );
+    }
+
+    #[test]
+    fn the_hooks_dir_wins_over_http_and_is_made_absolute() {
+        let config = hooks(&[
+            "-hooks-dir=rel/hooks",
+            "-hooks-http=http://x/",
+            "-hooks-enabled-events=pre-finish, post-finish,pre-finish",
+        ])
+        .expect("valid");
+        let Some(HookBackendConfig::File { dir, timeout }) = config.backend else {
+            panic!("file backend");
+        };
+        assert!(dir.is_absolute() && dir.ends_with("rel/hooks"));
+        assert_eq!(timeout, Duration::from_secs(60));
+        assert_eq!(config.notes.len(), 1);
+        assert!(config.notes[0].contains("--hooks-dir takes precedence"));
+        use crate::hooks::HookType::*;
+        assert_eq!(config.enabled, [PreFinish, PostFinish]);
+    }
+
+    #[test]
+    fn bad_hook_settings_stop_startup_with_a_reason() {
+        for (args, expected) in [
+            (
+                &["-hooks-enabled-events=pre-create,post-upload"][..],
+                "unknown hook event \"post-upload\"",
+            ),
+            (
+                &["-hooks-enabled-events=pre-create,,post-finish"][..],
+                "unknown hook event \"\"",
+            ),
+            (
+                &["-hooks-http=localhost:8000"][..],
+                "must be an http:// or https:// URL",
+            ),
+            (
+                &["-hooks-http=http://x/", "-hooks-http-timeout=0"][..],
+                "--hooks-http-timeout",
+            ),
+            (
+                &["-hooks-http=http://x/", "-hooks-http-size-limit=-1"][..],
+                "--hooks-http-size-limit",
+            ),
+            (
+                &["-hooks-http=http://x/", "-hooks-http-forward-headers=a b"][..],
+                "not a header name",
+            ),
+            (
+                &["-hooks-dir=/h", "-hooks-dir-timeout=0"][..],
+                "--hooks-dir-timeout",
+            ),
+        ] {
+            let error = hooks(args).expect_err("refused");
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+        // gRPC and plugin hooks stay accepted with a warning.
+        let out = normalize(&["tusd", "-hooks-grpc=x:1", "-hooks-plugin", "p.so"]);
+        assert_eq!(out.warnings.len(), 2);
+        assert!(out.refused.is_empty());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub mod response;
 pub mod server;
 pub mod sign;
 pub mod storage;
+pub mod tls;
 pub mod tokens;
 pub mod tus;
 pub mod upload;

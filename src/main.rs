@@ -205,7 +205,12 @@ async fn serve(config: Config) -> Result<(), String> {
     tusgate::janitor::recover(&app).await;
 
     if app.config.show_startup_logs {
-        print_startup_line(&listener, &app.config.base_path);
+        let scheme = if app.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        print_startup_line(&listener, scheme, &app.config.base_path);
     }
     tokio::spawn(tusgate::janitor::run(Arc::clone(&app)));
     server::run(listener, app, shutdown_signal())
@@ -216,13 +221,13 @@ async fn serve(config: Config) -> Result<(), String> {
 /// The line tusd prints (scripts wait for it); for a UNIX socket, where tusd prints no URL, a
 /// plain statement of where we listen. Nobody reading stdout is no reason not to serve, so a
 /// failed write is ignored.
-fn print_startup_line(listener: &Listener, base_path: &str) {
+fn print_startup_line(listener: &Listener, scheme: &str, base_path: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout();
     let _ = match listener {
         Listener::Tcp(_) => writeln!(
             stdout,
-            "You can now upload files to: http://{}{base_path}",
+            "You can now upload files to: {scheme}://{}{base_path}",
             listener.display_addr()
         ),
         Listener::Unix(..) => writeln!(

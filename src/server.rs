@@ -1,6 +1,7 @@
 //! The transport: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge)
-//! on each with hyper, bounds how many are open and how long each may live without progress,
-//! and shuts down gracefully.
+//! on each with hyper, or with `--tls-certificate` terminates TLS and serves the HTTP version
+//! ALPN chose, bounds how many are open and how long each may live without progress, and shuts
+//! down gracefully. Every request carries its peer's address as a [`RemoteAddr`] extension.
 //!
 //! [`run`] takes an already-bound listener and any shutdown future, so tests and benchmarks
 //! start a real server on port 0 and stop it when they like. On shutdown it stops accepting,
@@ -26,7 +27,15 @@
 //!   still runs: request bodies have their own per-read timeout, publishes their own bounds;
 //! - an HTTP/2 connection carries at most [`MAX_CONCURRENT_STREAMS`] requests at once, so one
 //!   connection holds at most that many open files;
-//! - an HTTP/2 peer that stops answering pings is dropped by hyper's keep-alive.
+//! - an HTTP/2 peer that stops answering pings is dropped by hyper's keep-alive;
+//! - a TLS handshake runs in the connection's own task, never in the accept loop, so a client
+//!   that handshakes slowly stalls only itself. It holds the connection's slot and counts as
+//!   open, must finish within the network timeout, and is abandoned at shutdown; the rules
+//!   above then apply to the connection as to a plain one, measured from its accept. The
+//!   watchdog sees the socket under the TLS layer, so blocked writes are blocked socket writes.
+//!
+//! With TLS, SIGHUP reloads the certificate and key ([`crate::tls::reload_on_sighup`]) while
+//! the server runs; open connections are not touched.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -53,6 +62,12 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::response::Body;
+use crate::tls::{Protocol, Tls};
+
+/// The address of the peer a request came from: `None` on a UNIX socket. Inserted into the
+/// extensions of every request, TCP and TLS alike (hooks send it as `HTTPRequest.RemoteAddr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub Option<SocketAddr>);
 
 /// A bound listener.
 #[derive(Debug)]
@@ -105,6 +120,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let timeout = app.config.network_timeout;
+    let tls = match &app.config.tls {
+        Some(config) => {
+            let tls = Tls::new(config).map_err(io::Error::other)?;
+            tokio::spawn(crate::tls::reload_on_sighup(
+                tls.clone(),
+                app.shutdown.clone().cancelled_owned(),
+            ));
+            Some(tls)
+        }
+        None => None,
+    };
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -137,7 +163,7 @@ pub async fn run(
             () = &mut shutdown => break,
             accepted = accept(&listener, app.config.tcp_receive_buffer) => accepted,
         };
-        let (io, remote) = match accepted {
+        let (io, peer) = match accepted {
             Ok(accepted) => {
                 backoff.reset();
                 accepted
@@ -155,16 +181,18 @@ pub async fn run(
                 }
             }
         };
+        let open = Open::new(Arc::clone(&app), slot);
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(Tracked {
+        let io = Tracked {
             io,
             activity: Arc::clone(&activity),
-        });
+        };
         let service = {
             let app = Arc::clone(&app);
             let activity = Arc::clone(&activity);
+            let peer = RemoteAddr(peer);
             service_fn(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(remote);
+                request.extensions_mut().insert(peer);
                 // Counted from the moment hyper hands the request over until its response body
                 // is done or dropped; dropped with the future if the client goes away first.
                 let in_flight = InFlight::start(Arc::clone(&activity));
@@ -184,8 +212,34 @@ pub async fn run(
                 }
             })
         };
-        let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
-        tokio::spawn(supervise(connection, activity, Arc::clone(&app), slot));
+        // Taken now, before a shutdown can start: a connection still handshaking then is
+        // waited for (it gives up at once, see `handshake`) and, if it got through, told to close.
+        let watcher = graceful.watcher();
+        match &tls {
+            None => {
+                let connection = builder.serve_connection(TokioIo::new(io), service);
+                let connection = watcher.watch(connection.into_owned());
+                tokio::spawn(supervise(connection, activity, open));
+            }
+            Some(tls) => {
+                let acceptor = tls.acceptor().clone();
+                let builder = builder.clone();
+                tokio::spawn(async move {
+                    let Some(stream) = handshake(&acceptor, io, &open.app).await else {
+                        return;
+                    };
+                    // Honour ALPN: a client that chose HTTP/1.1 must not be read as HTTP/2
+                    // because its first bytes happen to look like the preface, nor the reverse.
+                    let builder = match Protocol::negotiated(stream.get_ref().1.alpn_protocol()) {
+                        Protocol::Http2 => builder.http2_only(),
+                        Protocol::Http1 => builder.http1_only(),
+                    };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    let connection = watcher.watch(connection.into_owned());
+                    supervise(connection, activity, open).await;
+                });
+            }
+        }
     }
     app.shutdown.cancel();
     // Connections first, then the work they started that outlives them (a publish whose client
@@ -212,18 +266,60 @@ async fn acquire(slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
     }
 }
 
-/// Drives one connection until it ends, or until [`Activity::verdict`] says it has gone without
-/// progress for too long; dropping it closes the socket. Holds the connection's `slot`.
-async fn supervise<C, E>(
-    connection: C,
-    activity: Arc<Activity>,
+/// An accepted connection, from accept to close: holds its slot and counts it as open (from
+/// accept, as tusd's `ConnState` does, so a TLS handshake in progress counts).
+#[derive(Debug)]
+struct Open {
     app: Arc<App>,
-    slot: OwnedSemaphorePermit,
-) where
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Open {
+    fn new(app: Arc<App>, slot: OwnedSemaphorePermit) -> Self {
+        app.metrics.connections_open.inc();
+        Open { app, _slot: slot }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.app.metrics.connections_open.dec();
+    }
+}
+
+/// The server side of a TLS handshake, within the network timeout; `None` (logged at debug: a
+/// port scanner or a client that distrusts the certificate is routine) if it failed, took too
+/// long or the server started shutting down meanwhile.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    io: Tracked,
+    app: &App,
+) -> Option<tokio_rustls::server::TlsStream<Tracked>> {
+    let accept = tokio::time::timeout(app.config.network_timeout, acceptor.accept(io));
+    tokio::select! {
+        result = accept => match result {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake not done within the network timeout");
+                None
+            }
+        },
+        () = app.shutdown.cancelled() => None,
+    }
+}
+
+/// Drives one connection until it ends, or until [`Activity::verdict`] says it has gone without
+/// progress for too long; dropping it closes the socket. Holds the connection's slot (`open`).
+async fn supervise<C, E>(connection: C, activity: Arc<Activity>, open: Open)
+where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    app.metrics.connections_open.inc();
+    let app = &open.app;
     tokio::pin!(connection);
     let timeout = app.config.network_timeout;
     let mut shutting_down = false;
@@ -246,8 +342,7 @@ async fn supervise<C, E>(
             () = app.shutdown.cancelled(), if !shutting_down => shutting_down = true,
         }
     }
-    app.metrics.connections_open.dec();
-    drop(slot);
+    drop(open);
 }
 
 /// What the watchdog knows of a connection. Times are milliseconds since `opened`, so they fit
@@ -529,15 +624,11 @@ impl AsyncWrite for Tracked {
     }
 }
 
-/// The peer of a request's connection, in its extensions (hooks report it as `RemoteAddr`);
-/// `None` on a Unix socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RemoteAddr(pub Option<SocketAddr>);
-
+/// The next connection and its peer's address (`None` on a UNIX socket).
 async fn accept(
     listener: &Listener,
     receive_buffer: Option<usize>,
-) -> io::Result<(Box<dyn Io>, RemoteAddr)> {
+) -> io::Result<(Box<dyn Io>, Option<SocketAddr>)> {
     Ok(match listener {
         Listener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;
@@ -549,9 +640,9 @@ async fn accept(
                 // failure as above is as harmless).
                 let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&stream, size);
             }
-            (Box::new(stream), RemoteAddr(Some(peer)))
+            (Box::new(stream), Some(peer))
         }
-        Listener::Unix(l, _) => (Box::new(l.accept().await?.0), RemoteAddr(None)),
+        Listener::Unix(l, _) => (Box::new(l.accept().await?.0), None),
     })
 }
 

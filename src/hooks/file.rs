@@ -167,3 +167,188 @@ impl Drop for GroupKiller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, hook: HookType, body: &str) {
+        let path = dir.join(hook.as_str());
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    fn upload() -> FileInfo {
+        FileInfo {
+            id: "abc".into(),
+            size: 11,
+            offset: 5,
+            ..FileInfo::default()
+        }
+    }
+
+    async fn run(
+        dir: &Path,
+        hook: HookType,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<HookResponse, HookError> {
+        FileBackend::new(dir, timeout)
+            .invoke(hook, Bytes::copy_from_slice(body), &upload())
+            .await
+    }
+
+    const SECOND: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn the_event_goes_to_stdin_and_stdout_is_the_response() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(
+            dir.path(),
+            HookType::PreCreate,
+            r#"cat > stdin.json
+printf '%s %s %s %s' "$TUS_ID" "$TUS_SIZE" "$TUS_OFFSET" "$(pwd)" > env.txt
+echo '{"RejectUpload": true, "HTTPResponse": {"StatusCode": 403, "Body": "no"}}'"#,
+        );
+        let response = run(
+            dir.path(),
+            HookType::PreCreate,
+            b"{\"Type\":\"pre-create\"}",
+            SECOND,
+        )
+        .await
+        .expect("response");
+        assert!(response.reject_upload);
+        assert_eq!(response.http_response.status_code, 403);
+        let stdin = std::fs::read(dir.path().join("stdin.json")).expect("stdin");
+        assert_eq!(stdin, b"{\"Type\":\"pre-create\"}");
+        let env = std::fs::read_to_string(dir.path().join("env.txt")).expect("env");
+        assert_eq!(env, format!("abc 11 5 {}", dir.path().display()));
+    }
+
+    #[tokio::test]
+    async fn empty_output_and_a_missing_executable_mean_no_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(dir.path(), HookType::PostFinish, "exit 0");
+        for hook in [HookType::PostFinish, HookType::PreFinish] {
+            let response = run(dir.path(), hook, b"{}", SECOND).await.expect("ok");
+            assert_eq!(response, HookResponse::default());
+        }
+        // A missing interpreter is ENOENT too: tusd skips such a hook silently as well.
+        let path = dir.path().join("pre-terminate");
+        std::fs::write(&path, "#!/nonexistent/interpreter\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let response = run(dir.path(), HookType::PreTerminate, b"{}", SECOND).await;
+        assert_eq!(response.expect("skipped"), HookResponse::default());
+    }
+
+    #[tokio::test]
+    async fn failures_are_errors_with_tusds_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(dir.path(), HookType::PreCreate, "echo partial; exit 3");
+        let error = run(dir.path(), HookType::PreCreate, b"{}", SECOND)
+            .await
+            .expect_err("exit 3");
+        assert_eq!(
+            error.to_string(),
+            "unexpected return code 3 from hook endpoint: partial\n"
+        );
+
+        script(dir.path(), HookType::PreFinish, "kill -9 $$");
+        let error = run(dir.path(), HookType::PreFinish, b"{}", SECOND)
+            .await
+            .expect_err("killed");
+        assert!(
+            matches!(error, HookError::Exit { code: -1, .. }),
+            "{error:?}"
+        );
+
+        script(dir.path(), HookType::PostCreate, "echo not json");
+        let error = run(dir.path(), HookType::PostCreate, b"{}", SECOND)
+            .await
+            .expect_err("bad");
+        let message = error.to_string();
+        assert!(
+            message.starts_with("failed to parse hook response: "),
+            "{message}"
+        );
+        assert!(message.ends_with(", response was: not json\n"), "{message}");
+
+        let path = dir.path().join("post-terminate");
+        std::fs::write(&path, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let error = run(dir.path(), HookType::PostTerminate, b"{}", SECOND).await;
+        assert!(
+            matches!(error, Err(HookError::Spawn { .. })),
+            "not executable: {error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_hangs_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(
+            dir.path(),
+            HookType::PreCreate,
+            "sleep 30 &\necho $! > child.pid\nwait",
+        );
+        let started = std::time::Instant::now();
+        let error = run(
+            dir.path(),
+            HookType::PreCreate,
+            b"{}",
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("timeout");
+        assert!(matches!(error, HookError::FileTimeout { .. }), "{error:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let child: i32 = std::fs::read_to_string(dir.path().join("child.pid"))
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("number");
+        // The grandchild got SIGKILL too (it may linger as a zombie of init for a moment).
+        let mut gone = false;
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "sleep {child} survived");
+    }
+
+    #[tokio::test]
+    async fn output_and_input_are_bounded_without_deadlock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Prints more than the bound and never stops by itself.
+        script(dir.path(), HookType::PostReceive, "yes");
+        let error = run(dir.path(), HookType::PostReceive, b"{}", SECOND).await;
+        assert!(
+            matches!(error, Err(HookError::ResponseTooLarge { .. })),
+            "{error:?}"
+        );
+        // A large event to a hook that answers before reading (and one that never reads).
+        let event = vec![b' '; 4 << 20];
+        script(
+            dir.path(),
+            HookType::PreFinish,
+            "echo '{}'; cat > /dev/null",
+        );
+        assert!(
+            run(dir.path(), HookType::PreFinish, &event, SECOND)
+                .await
+                .is_ok()
+        );
+        script(dir.path(), HookType::PostFinish, "echo '{}'");
+        assert!(
+            run(dir.path(), HookType::PostFinish, &event, SECOND)
+                .await
+                .is_ok()
+        );
+    }
+}

@@ -175,7 +175,7 @@ impl HttpBackend {
 }
 
 /// The endpoint must be an absolute http(s) URL; tusd would fail every call instead.
-fn parse_url(url: &str) -> Result<reqwest::Url, String> {
+pub(crate) fn parse_url(url: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| format!("--hooks-http: {url:?} is not a URL ({e})"))?;
     match parsed.scheme() {
@@ -237,8 +237,349 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    /// What the test endpoint answers: status, content type, body, delay before answering.
+    #[derive(Clone)]
+    pub(crate) struct Answer {
+        pub(crate) status: u16,
+        pub(crate) content_type: Option<&'static str>,
+        pub(crate) body: String,
+        pub(crate) delay: Duration,
+    }
+
+    pub(crate) fn json(status: u16, body: &str) -> Answer {
+        Answer {
+            status,
+            content_type: Some("application/json"),
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// One request the endpoint received.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Received {
+        pub(crate) at: Instant,
+        pub(crate) headers: http::HeaderMap,
+        pub(crate) body: Bytes,
+    }
+
+    /// A real HTTP/1.1 server on 127.0.0.1 answering from a script (the last answer
+    /// repeats) and recording every request.
+    pub(crate) struct Endpoint {
+        pub(crate) url: String,
+        pub(crate) received: Arc<Mutex<Vec<Received>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Endpoint {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    pub(crate) async fn endpoint(script: Vec<Answer>) -> Endpoint {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let script = Arc::new(script);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&log);
+                let script = Arc::clone(&script);
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                            let log = Arc::clone(&log);
+                            let script = Arc::clone(&script);
+                            async move {
+                                let at = Instant::now();
+                                let (parts, body) = request.into_parts();
+                                let body = body
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let answer = {
+                                    let mut log = log.lock().expect("lock");
+                                    log.push(Received {
+                                        at,
+                                        headers: parts.headers,
+                                        body,
+                                    });
+                                    script[(log.len() - 1).min(script.len() - 1)].clone()
+                                };
+                                tokio::time::sleep(answer.delay).await;
+                                let mut response = http::Response::builder().status(answer.status);
+                                if let Some(ct) = answer.content_type {
+                                    response = response.header("content-type", ct);
+                                }
+                                Ok::<_, std::convert::Infallible>(
+                                    response
+                                        .body(Full::new(Bytes::from(answer.body)))
+                                        .expect("response"),
+                                )
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Endpoint {
+            url,
+            received,
+            task,
+        }
+    }
+
+    pub(crate) fn backend(
+        url: &str,
+        attempts: u32,
+        backoff_ms: u64,
+        timeout_ms: u64,
+    ) -> HttpBackend {
+        HttpBackend::new(&HttpBackendConfig {
+            url,
+            attempts,
+            backoff: Duration::from_millis(backoff_ms),
+            forward_headers: &["Authorization".to_owned(), "x-CUSTOM".to_owned()],
+            timeout: Duration::from_millis(timeout_ms),
+            size_limit: 64,
+            skip_verify: false,
+        })
+        .expect("backend")
+    }
+
+    fn headers() -> BTreeMap<String, Vec<String>> {
+        BTreeMap::from([
+            ("Authorization".to_owned(), vec!["Bearer t".to_owned()]),
+            ("X-Custom".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            ("Content-Type".to_owned(), vec!["text/plain".to_owned()]),
+            ("Cookie".to_owned(), vec!["secret".to_owned()]),
+        ])
+    }
+
+    #[tokio::test]
+    async fn posts_the_body_with_forwarded_headers_and_reads_the_answer() {
+        let server = endpoint(vec![json(
+            200,
+            r#"{"RejectUpload":true,"HTTPResponse":{"Body":"no"}}"#,
+        )])
+        .await;
+        let response = backend(&server.url, 3, 10, 5000)
+            .invoke(Bytes::from_static(b"{\"Type\":\"pre-create\"}"), &headers())
+            .await
+            .expect("answer");
+        assert!(response.reject_upload);
+        assert_eq!(response.http_response.body, "no");
+        let received = server.received.lock().expect("lock").clone();
+        assert_eq!(received.len(), 1);
+        let r = &received[0];
+        assert_eq!(&r.body[..], b"{\"Type\":\"pre-create\"}");
+        assert_eq!(
+            r.headers["content-type"], "application/json",
+            "ours wins over a forwarded one"
+        );
+        assert_eq!(r.headers["authorization"], "Bearer t");
+        let custom: Vec<_> = r.headers.get_all("x-custom").iter().collect();
+        assert_eq!(custom, ["a", "b"]);
+        assert!(
+            r.headers.get("cookie").is_none(),
+            "only the named headers are forwarded"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_retried_after_the_backoff_until_the_attempts_run_out() {
+        let server = endpoint(vec![
+            json(500, "down"),
+            json(503, "still down"),
+            json(200, "{}"),
+        ])
+        .await;
+        let response = backend(&server.url, 3, 200, 5000)
+            .invoke(Bytes::new(), &headers())
+            .await;
+        assert_eq!(
+            response.expect("third attempt answers"),
+            HookResponse::default()
+        );
+        let received = server.received.lock().expect("lock").clone();
+        assert_eq!(received.len(), 3);
+        for pair in received.windows(2) {
+            let gap = pair[1].at - pair[0].at;
+            assert!(
+                gap >= Duration::from_millis(200) && gap < Duration::from_millis(1000),
+                "{gap:?}"
+            );
+        }
+
+        let server = endpoint(vec![json(502, "bad gateway")]).await;
+        let error = backend(&server.url, 2, 10, 5000)
+            .invoke(Bytes::new(), &headers())
+            .await;
+        assert!(
+            matches!(&error, Err(HookError::Status { status: 502, body }) if body == "bad gateway"),
+            "{error:?}"
+        );
+        assert_eq!(
+            server.received.lock().expect("lock").len(),
+            2,
+            "attempts, not retries"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_statuses_are_not_retried() {
+        for status in [429, 404, 302, 400] {
+            let server = endpoint(vec![json(status, "nope"), json(200, "{}")]).await;
+            let error = backend(&server.url, 3, 10, 5000)
+                .invoke(Bytes::new(), &headers())
+                .await;
+            if status == 302 {
+                // A redirect without Location is the answer itself.
+                assert!(
+                    matches!(error, Err(HookError::Status { status: 302, .. })),
+                    "{error:?}"
+                );
+            } else {
+                assert!(
+                    matches!(&error, Err(HookError::Status { status: s, .. }) if *s == status),
+                    "{error:?}"
+                );
+            }
+            assert_eq!(server.received.lock().expect("lock").len(), 1, "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_retried_then_reported() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        drop(listener);
+        let started = Instant::now();
+        let error = backend(&url, 3, 150, 5000)
+            .invoke(Bytes::new(), &headers())
+            .await;
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(&error, Err(HookError::Transport { error, .. }) if error.contains("onnection refused")),
+            "{error:?}"
+        );
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+            "two backoffs: {elapsed:?}"
+        );
+        let message = error.expect_err("error").to_string();
+        assert!(
+            message.starts_with(&format!("Post \"{url}\": ")),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_timeout_covers_the_whole_call() {
+        let slow = Answer {
+            delay: Duration::from_secs(5),
+            ..json(200, "{}")
+        };
+        let server = endpoint(vec![slow]).await;
+        let started = Instant::now();
+        let error = backend(&server.url, 3, 10, 300)
+            .invoke(Bytes::new(), &headers())
+            .await;
+        assert!(matches!(error, Err(HookError::Timeout { .. })), "{error:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Retries do not extend it: 500s with a long backoff end at the deadline too.
+        let server = endpoint(vec![json(500, "")]).await;
+        let started = Instant::now();
+        let error = backend(&server.url, 10, 200, 500)
+            .invoke(Bytes::new(), &headers())
+            .await;
+        assert!(matches!(error, Err(HookError::Timeout { .. })), "{error:?}");
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(1500),
+            "{elapsed:?}"
+        );
+        assert_eq!(server.received.lock().expect("lock").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn answers_are_checked_as_tusd_checks_them() {
+        let exactly = format!("{{\"Body\":\"{}\"}}", "x".repeat(64 - 11));
+        assert_eq!(exactly.len(), 64);
+        let cases: Vec<(Answer, &str)> = vec![
+            (json(200, &exactly), "ok"),
+            (
+                json(200, &format!("{exactly} ")),
+                "exceeded maximum size of 64 bytes",
+            ),
+            // The status is checked before the size, and its body is cut at limit + 1.
+            (
+                json(400, &"y".repeat(100)),
+                "unexpected response code from hook endpoint (400): yyyyy",
+            ),
+            (
+                Answer {
+                    content_type: None,
+                    ..json(200, "{}")
+                },
+                "does not contain the 'Content-Type: application/json' header",
+            ),
+            (
+                Answer {
+                    content_type: Some("text/json"),
+                    ..json(200, "{}")
+                },
+                "expected hook response Content-Type to be application/json, but got 'text/json'",
+            ),
+            (
+                Answer {
+                    content_type: Some("application/json; charset=utf-8"),
+                    ..json(204, "")
+                },
+                "failed to parse hook response",
+            ),
+            (json(201, "null"), "ok"),
+            (
+                json(200, "{\"RejectUpload\": 1}"),
+                "failed to parse hook response",
+            ),
+        ];
+        for (answer, expected) in cases {
+            let server = endpoint(vec![answer]).await;
+            let result = backend(&server.url, 1, 10, 5000)
+                .invoke(Bytes::new(), &headers())
+                .await;
+            match result {
+                Ok(_) => assert_eq!(expected, "ok"),
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(message.contains(expected), "{message} / {expected}");
+                    if let HookError::Status { body, .. } = e {
+                        assert_eq!(body.len(), 65);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn content_types() {

@@ -304,6 +304,15 @@ pub struct HookResponse {
 }
 
 impl HttpResponse {
+    /// The status to send, if it is one HTTP can carry. tusd passes any non-zero value to Go's
+    /// `WriteHeader`, which panics outside 100..=999: the server then drops the connection
+    /// without an answer. `None` for 0 (unchanged) and for such values.
+    pub fn status(&self) -> Option<::http::StatusCode> {
+        u16::try_from(self.status_code)
+            .ok()
+            .and_then(|code| ::http::StatusCode::from_u16(code).ok())
+    }
+
     /// tusd's `HTTPResponse.MergeWith`: `other`'s non-zero status and non-empty body replace
     /// ours; its headers are added to ours, replacing same-named ones.
     pub fn merge_with(&self, other: &HttpResponse) -> HttpResponse {
@@ -410,6 +419,21 @@ impl FileInfoChanges {
             ));
         }
         Ok(())
+    }
+}
+
+impl HookError {
+    /// What tusd answers when a blocking hook fails: `500 ERR_INTERNAL_SERVER_ERROR: <error>`
+    /// (it reveals the hook's error text to the client; tusgate may choose to say less).
+    pub fn tusd_response(&self) -> HttpResponse {
+        HttpResponse {
+            status_code: 500,
+            body: format!("ERR_INTERNAL_SERVER_ERROR: {self}\n"),
+            header: BTreeMap::from([(
+                "Content-Type".to_owned(),
+                "text/plain; charset=utf-8".to_owned(),
+            )]),
+        }
     }
 }
 
@@ -651,6 +675,400 @@ fn describe_dir(backend: &file::FileBackend, enabled: &[HookType]) {
             "no executable in {} for the enabled events {}: they are skipped, as in tusd",
             dir.display(),
             missing.join(", ")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HookBackendConfig;
+    use std::net::SocketAddr;
+
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::AsyncWriteExt;
+
+    /// The head of `raw` as a real hyper server parses it.
+    async fn parse_with_hyper(raw: &'static [u8]) -> ::http::request::Parts {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let service = service_fn(move |request: ::http::Request<hyper::body::Incoming>| {
+                if let Some(tx) = tx.lock().expect("lock").take() {
+                    let _ = tx.send(request.into_parts().0);
+                }
+                async {
+                    Ok::<_, std::convert::Infallible>(::http::Response::new(
+                        Full::new(Bytes::new()),
+                    ))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        client.write_all(raw).await.expect("write");
+        let parts = rx.await.expect("request");
+        server.abort();
+        parts
+    }
+
+    fn remote(addr: &str) -> Option<SocketAddr> {
+        Some(addr.parse().expect("socket address"))
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/src/hooks/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).expect("fixture")
+    }
+
+    fn metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Bodies captured from tusd v2.10.1 (testdata/record.py as its -hooks-http endpoint,
+    /// curl as the client) and rebuilt here from the same request bytes: equal byte for byte.
+    #[tokio::test]
+    async fn request_bodies_are_byte_identical_to_tusds() {
+        let parts = parse_with_hyper(
+            b"POST /files/ HTTP/1.1\r\nHost: 127.0.0.1:18766\r\nUser-Agent: curl/7.88.1\r\n\
+Accept: */*\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 11\r\n\
+Upload-Metadata: filename aGVsbG8udHh0,empty\r\nX-Custom: a<b>&c\r\nX-Custom: second\r\n\
+Authorization: Bearer x\r\n\r\n",
+        )
+        .await;
+        let event = Event {
+            upload: FileInfo {
+                size: 11,
+                metadata: metadata(&[("filename", "hello.txt"), ("empty", "")]),
+                ..FileInfo::default()
+            },
+            http_request: HttpRequest::from_request_parts(&parts, remote("127.0.0.1:52368")),
+        };
+        let body = request_body(HookType::PreCreate, &event);
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            fixture("tusd-pre-create.json")
+        );
+
+        let parts = parse_with_hyper(
+            b"PATCH /files/eca4caab6457fcd90c159abdfe2d75b7?q=1 HTTP/1.1\r\nHost: 127.0.0.1:18766\r\n\
+User-Agent: curl/7.88.1\r\nAccept: */*\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
+Content-Type: application/offset+octet-stream\r\nContent-Length: 11\r\n\r\nhello world",
+        )
+        .await;
+        let id = "eca4caab6457fcd90c159abdfe2d75b7";
+        let event = Event {
+            upload: FileInfo {
+                id: id.into(),
+                size: 11,
+                offset: 11,
+                metadata: metadata(&[("filename", "hello.txt"), ("empty", "")]),
+                storage: Some(metadata(&[
+                    ("Type", "filestore"),
+                    ("Path", &format!("/tmp/hookcap/data/{id}")),
+                    ("InfoPath", &format!("/tmp/hookcap/data/{id}.info")),
+                ])),
+                ..FileInfo::default()
+            },
+            http_request: HttpRequest::from_request_parts(&parts, remote("127.0.0.1:52374")),
+        };
+        let body = request_body(HookType::PostFinish, &event);
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            fixture("tusd-post-finish.json")
+        );
+
+        let parts = parse_with_hyper(
+            b"POST /files/ HTTP/1.1\r\nHost: 127.0.0.1:18766\r\nUser-Agent: curl/7.88.1\r\n\
+Accept: */*\r\nTus-Resumable: 1.0.0\r\nUpload-Defer-Length: 1\r\nUpload-Concat: partial\r\n\r\n",
+        )
+        .await;
+        let event = Event {
+            upload: FileInfo {
+                size_is_deferred: true,
+                is_partial: true,
+                ..FileInfo::default()
+            },
+            http_request: HttpRequest::from_request_parts(&parts, remote("127.0.0.1:38932")),
+        };
+        let body = request_body(HookType::PreCreate, &event);
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            fixture("tusd-pre-create-deferred-partial.json")
+        );
+
+        let parts = parse_with_hyper(
+            b"POST /files/ HTTP/1.1\r\nHost: 127.0.0.1:18766\r\nUser-Agent: curl/7.88.1\r\n\
+Accept: */*\r\nTus-Resumable: 1.0.0\r\nUpload-Concat: final;\
+http://127.0.0.1:18766/files/cf83438415c19a751396d83389459d9f \
+http://127.0.0.1:18766/files/3d99afe7a2dd3cdba1dca36373390f97\r\n\r\n",
+        )
+        .await;
+        let event = Event {
+            upload: FileInfo {
+                size: 3,
+                is_final: true,
+                partial_uploads: Some(vec![
+                    "cf83438415c19a751396d83389459d9f".into(),
+                    "3d99afe7a2dd3cdba1dca36373390f97".into(),
+                ]),
+                ..FileInfo::default()
+            },
+            http_request: HttpRequest::from_request_parts(&parts, remote("127.0.0.1:38964")),
+        };
+        let body = request_body(HookType::PreCreate, &event);
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            fixture("tusd-pre-create-final.json")
+        );
+    }
+
+    #[test]
+    fn the_request_follows_gos_server() {
+        let mut headers = ::http::HeaderMap::new();
+        headers.insert("host", "ignored.example".parse().expect("value"));
+        headers.insert("transfer-encoding", "chunked".parse().expect("value"));
+        headers.append("cookie", "a=1".parse().expect("value"));
+        headers.append("cookie", "b=2".parse().expect("value"));
+        headers.insert(
+            "x-bytes",
+            ::http::HeaderValue::from_bytes(b"caf\xe9").expect("value"),
+        );
+        let uri: ::http::Uri = "http://proxy.example:81/files/x?y".parse().expect("uri");
+        let h1 = HttpRequest::from_parts(
+            &::http::Method::PATCH,
+            &uri,
+            ::http::Version::HTTP_11,
+            &headers,
+            None,
+        );
+        assert_eq!(
+            h1.uri, "http://proxy.example:81/files/x?y",
+            "absolute-form kept"
+        );
+        assert_eq!(h1.header["Host"], ["proxy.example:81"]);
+        assert!(!h1.header.contains_key("Transfer-Encoding"));
+        assert_eq!(h1.header["Cookie"], ["a=1", "b=2"]);
+        assert_eq!(h1.header["X-Bytes"], ["caf\u{fffd}"]);
+        assert_eq!(h1.remote_addr, "@", "a UNIX socket peer, as Go prints it");
+        let h2 = HttpRequest::from_parts(
+            &::http::Method::PATCH,
+            &uri,
+            ::http::Version::HTTP_2,
+            &headers,
+            remote("[::1]:5000"),
+        );
+        assert_eq!(h2.uri, "/files/x?y");
+        assert_eq!(h2.header["Cookie"], ["a=1; b=2"]);
+        assert_eq!(h2.remote_addr, "[::1]:5000");
+    }
+
+    #[test]
+    fn rejections_merge_the_hook_response_into_tusds_error() {
+        let hook: HookResponse = serde_json::from_str(
+            r#"{"RejectUpload":true,"HTTPResponse":{"StatusCode":403,"Header":{"X-Why":"quota"}}}"#,
+        )
+        .expect("valid");
+        let response = hook.upload_rejection().expect("rejected");
+        assert_eq!(response.status_code, 403);
+        assert_eq!(
+            response.body,
+            "ERR_UPLOAD_REJECTED: upload creation has been rejected by server\n"
+        );
+        assert_eq!(response.header["X-Why"], "quota");
+        assert_eq!(response.header["Content-Type"], "text/plain; charset=utf-8");
+        assert!(hook.termination_rejection().is_none() && hook.stop().is_none());
+        let stop = HookResponse {
+            stop_upload: true,
+            ..HookResponse::default()
+        };
+        let response = stop.stop().expect("stopped");
+        assert_eq!(response.status_code, 400);
+        assert!(response.body.starts_with("ERR_UPLOAD_STOPPED: "));
+    }
+
+    #[test]
+    fn statuses_and_failure_answers() {
+        let status = |code| {
+            HttpResponse {
+                status_code: code,
+                ..HttpResponse::default()
+            }
+            .status()
+        };
+        assert_eq!(status(403), Some(::http::StatusCode::FORBIDDEN));
+        assert_eq!(status(0), None);
+        assert_eq!(status(-1), None);
+        assert_eq!(status(1000), None);
+        let error = HookError::Status {
+            status: 503,
+            body: "busy".into(),
+        };
+        assert_eq!(
+            error.tusd_response().body,
+            "ERR_INTERNAL_SERVER_ERROR: unexpected response code from hook endpoint (503): busy\n"
+        );
+    }
+
+    #[test]
+    fn changed_ids_are_validated_as_tusd_does() {
+        let ok = |id: &str| {
+            FileInfoChanges {
+                id: id.into(),
+                ..FileInfoChanges::default()
+            }
+            .validate_id()
+        };
+        assert!(ok("").is_ok() && ok("a-b_c.d~e%20:@").is_ok() && ok("a/b").is_ok());
+        assert!(ok("/a").is_err() && ok("a/").is_err() && ok("a b").is_err() && ok("é").is_err());
+    }
+
+    fn http_config(url: &str, enabled: &[HookType]) -> HooksConfig {
+        HooksConfig {
+            backend: Some(HookBackendConfig::Http {
+                url: url.into(),
+                attempts: 2,
+                backoff: Duration::from_millis(10),
+                forward_headers: Vec::new(),
+                timeout: Duration::from_secs(5),
+                size_limit: 5120,
+                skip_verify: false,
+            }),
+            enabled: enabled.to_vec(),
+            ..HooksConfig::default()
+        }
+    }
+
+    fn count(metrics: &Metrics, name: &str, hook: HookType) -> u64 {
+        let text = String::from_utf8(metrics.render()).expect("utf-8");
+        let series = format!("{name}{{hooktype=\"{}\"}} ", hook.as_str());
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(u64::MAX, |v| v.parse().expect("count"))
+    }
+
+    #[tokio::test]
+    async fn blocking_calls_and_notifications_are_counted() {
+        use self::super::http::tests::{endpoint, json};
+        let server = endpoint(vec![json(200, r#"{"RejectUpload":true}"#)]).await;
+        let metrics = Metrics::new();
+        let tasks = TaskTracker::new();
+        let config = http_config(&server.url, &[HookType::PreCreate, HookType::PostFinish]);
+        let hooks = Hooks::new(&config, &metrics, tasks.clone()).expect("hooks");
+        assert!(hooks.enabled(HookType::PreCreate) && !hooks.enabled(HookType::PreFinish));
+        let event = Event::default();
+        let response = hooks
+            .call(HookType::PreCreate, &event)
+            .await
+            .expect("answer");
+        assert!(response.reject_upload);
+        // Not enabled: no call, default answer, nothing counted.
+        let response = hooks
+            .call(HookType::PreFinish, &event)
+            .await
+            .expect("answer");
+        assert_eq!(response, HookResponse::default());
+        hooks.notify(HookType::PostFinish, event.clone());
+        hooks.notify(HookType::PostTerminate, event);
+        tasks.close();
+        tasks.wait().await;
+        assert_eq!(server.received.lock().expect("lock").len(), 2);
+        let body = server.received.lock().expect("lock")[1].body.clone();
+        assert!(body.starts_with(b"{\"Type\":\"post-finish\",\"Event\":{\"Upload\":{\"ID\":\"\""));
+        assert_eq!(
+            count(&metrics, "tusd_hook_invocations_total", HookType::PreCreate),
+            1
+        );
+        assert_eq!(
+            count(
+                &metrics,
+                "tusd_hook_invocations_total",
+                HookType::PostFinish
+            ),
+            1
+        );
+        assert_eq!(
+            count(&metrics, "tusd_hook_invocations_total", HookType::PreFinish),
+            0
+        );
+        assert_eq!(
+            count(&metrics, "tusd_hook_errors_total", HookType::PostFinish),
+            0
+        );
+        assert_eq!(hooks.pending_notifications(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_notification_is_logged_and_counted_as_lost() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        drop(listener);
+        let metrics = Metrics::new();
+        let tasks = TaskTracker::new();
+        let config = http_config(&url, &[HookType::PreCreate, HookType::PostFinish]);
+        let hooks = Hooks::new(&config, &metrics, tasks.clone()).expect("hooks");
+        let event = Event {
+            upload: FileInfo {
+                id: "abc".into(),
+                ..FileInfo::default()
+            },
+            ..Event::default()
+        };
+        hooks.notify(HookType::PostFinish, event.clone());
+        let error = hooks
+            .call(HookType::PreCreate, &event)
+            .await
+            .expect_err("down");
+        assert!(matches!(error, HookError::Transport { .. }), "{error:?}");
+        tasks.close();
+        tasks.wait().await;
+        for (name, hook, expected) in [
+            ("tusd_hook_invocations_total", HookType::PostFinish, 1),
+            ("tusd_hook_errors_total", HookType::PostFinish, 1),
+            ("tusd_hook_errors_total", HookType::PreCreate, 1),
+            (
+                "tusgate_hook_notifications_lost_total",
+                HookType::PostFinish,
+                1,
+            ),
+            (
+                "tusgate_hook_notifications_lost_total",
+                HookType::PostCreate,
+                0,
+            ),
+        ] {
+            assert_eq!(count(&metrics, name, hook), expected, "{name} {hook}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_backend_nothing_fires() {
+        let metrics = Metrics::new();
+        let hooks =
+            Hooks::new(&HooksConfig::default(), &metrics, TaskTracker::new()).expect("hooks");
+        assert!(HookType::ALL.iter().all(|h| !hooks.enabled(*h)));
+        assert_eq!(
+            hooks
+                .call(HookType::PreCreate, &Event::default())
+                .await
+                .expect("default"),
+            HookResponse::default()
+        );
+        assert_eq!(
+            count(&metrics, "tusd_hook_invocations_total", HookType::PreCreate),
+            0
         );
     }
 }

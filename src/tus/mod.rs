@@ -71,8 +71,10 @@ impl<'a> Ctx<'a> {
     /// The absolute URL of an upload, as tusd builds it (see [`headers::host_and_proto`]).
     pub fn upload_url(&self, id: &UploadId) -> String {
         let host = self.header(HOST).or(self.authority).unwrap_or("");
+        // Every connection is TLS when the server terminates it (tusd: `r.TLS != nil`).
+        let tls = self.app.config.tls.is_some();
         let (host, proto) =
-            headers::host_and_proto(host, false, self.app.config.behind_proxy, |name| {
+            headers::host_and_proto(host, tls, self.app.config.behind_proxy, |name| {
                 self.header(name)
             });
         format!("{proto}://{host}{}{id}", self.app.config.base_path)
