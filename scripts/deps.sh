@@ -31,4 +31,5 @@ bash clients/python/setup.sh
 bash interop/granite/setup.sh
 bash interop/deploy/setup.sh
 bash interop/s3/setup.sh
+bash interop/hooks/setup.sh
 bash interop/tls/setup.sh

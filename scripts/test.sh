@@ -56,6 +56,10 @@ stage "S3 end to end on moto and SeaweedFS (tus-js-client, SIGKILL, S3 outage, t
 stage "scale-out (3 instances on one bucket, SeaweedFS and moto: hopping requests, SIGKILL, SIGSTOP mid-PATCH, S3 outage, completion race)" env TUSGATE_BIN="$tusgate" bash interop/scaleout/run.sh
 stage "chaos (resets, SIGKILL, full disk)" env TUSGATE_BIN="$tusgate" bash interop/chaos/run.sh
 stage "deployment (nginx/ proxy for real, Dockerfile and compose statically)" env TUSGATE_BIN="$tusgate" bash interop/deploy/run.sh
+stage "hooks (differential vs tusd v2.10.1, reject/ChangeFileInfo/StopUpload/endpoint down, tokens + hooks, granite's FastAPI handler under uvicorn)" \
+    env TUSGATE_BIN="$tusgate" bash interop/hooks/run.sh
+stage "tusd's own e2e tests, TestStopUpload and 7 more (tusd v2.10.1)" bash interop/hooks/tusd-e2e.sh "$tusd"
+stage "tusd's own e2e tests, TestStopUpload and 7 more (tusgate)" bash interop/hooks/tusd-e2e.sh "$tusgate" -allow-uploads-without-token
 stage "README quick start (scripts/try.sh)" bash scripts/try-smoke.sh "$tusgate"
 stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
 stage "TLS (curl h1/h2, tls modes, tus-js-client in Chromium over https, SIGHUP reload, startup errors)" env TUSGATE_BIN="$tusgate" bash interop/tls/run.sh
