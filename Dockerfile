@@ -84,7 +84,8 @@ EXPOSE 8080
 USER 10001:10001
 
 # No curl in the image: the binary checks itself (GET /health must answer 200). The address
-# comes from TUSGATE_HEALTHCHECK_ADDR above; change it together with TUSGATE_PORT.
+# comes from TUSGATE_HEALTHCHECK_ADDR above; change it together with TUSGATE_PORT. With TLS
+# (TUSGATE_TLS_CERTIFICATE, TUSGATE_TLS_KEY) also set TUSGATE_HEALTHCHECK_TLS=true.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/tusgate", "healthcheck"]
 

@@ -450,6 +450,10 @@ pub enum Command {
             env = "TUSGATE_HEALTHCHECK_ADDR"
         )]
         addr: String,
+        /// Speak TLS, for a server started with --tls-certificate (any certificate is accepted:
+        /// this checks that the server answers, not who it is).
+        #[arg(long, env = "TUSGATE_HEALTHCHECK_TLS", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+        tls: bool,
     },
     /// Load generator: tus uploads (any tus server) and downloads, with throughput, latency
     /// percentiles, the server's CPU and peak RSS, and verification (see benches/README.md).
@@ -1175,6 +1179,37 @@ mod tests {
         assert_eq!(cli.serve.port, 0);
         assert_eq!(cli.serve.max_size, 100);
         assert_eq!(cli.serve.network_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn tusds_tls_flags_are_options() {
+        let out = normalize(&[
+            "tusd",
+            "-tls-certificate",
+            "/nonexistent/c.pem",
+            "-tls-key=/nonexistent/k.pem",
+            "-tls-mode",
+            "tls13",
+            "-allow-uploads-without-token",
+        ]);
+        assert!(out.warnings.is_empty() && out.refused.is_empty());
+        let cli = Cli::try_parse_from(out.args).expect("parses");
+        assert_eq!(cli.serve.tls_mode, crate::tls::TlsMode::Tls13);
+        let error = Config::from_args(&cli.serve).expect_err("no such file");
+        assert!(
+            error.starts_with("cannot read the TLS certificate file /nonexistent/c.pem"),
+            "{error}"
+        );
+        let default =
+            Cli::try_parse_from(["tusd", "--allow-uploads-without-token"]).expect("parses");
+        assert_eq!(default.serve.tls_mode, crate::tls::TlsMode::Tls12);
+        assert!(
+            Config::from_args(&default.serve)
+                .expect("valid")
+                .tls
+                .is_none()
+        );
+        assert!(Cli::try_parse_from(["tusd", "--tls-mode", "tls11"]).is_err());
     }
 
     #[test]

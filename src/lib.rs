@@ -3,8 +3,10 @@
 //! # Layout
 //!
 //! The upload path reads top to bottom:
-//! - [`server`]: accepts connections (capped), runs hyper (HTTP/1.1 and h2c), closes
-//!   connections that make no progress, graceful shutdown;
+//! - [`server`]: accepts connections (capped), runs hyper (HTTP/1.1 and h2c, or over TLS the
+//!   version ALPN chose, the handshake in each connection's task), closes connections that make
+//!   no progress, graceful shutdown; [`tls`]: tusd's TLS flags and modes with rustls, the
+//!   certificate checks at startup and the reload on SIGHUP;
 //! - [`app`]: shared state and the typed top-level [`app::Route`];
 //! - [`tus`]: the tus 1.0 protocol, tusd-exact: a dispatcher (method override, CORS, version
 //!   check, routing) and one module per method that keeps only HTTP; [`tus::headers`] holds the

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => *args,
         Some(Command::Sign(what)) => return sign(what),
-        Some(Command::Healthcheck { addr }) => return healthcheck(&addr),
+        Some(Command::Healthcheck { addr, tls }) => return healthcheck(&addr, tls),
         Some(Command::Bench(args)) => return tusgate::bench::run(*args),
         None => cli.serve,
     };
@@ -75,21 +75,34 @@ fn report(message: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr(), "tusgate: {message}");
 }
 
-/// `tusgate healthcheck`: one GET /health with a short timeout.
-fn healthcheck(addr: &str) -> ExitCode {
+/// `tusgate healthcheck`: one GET /health with a short timeout, over TLS with `tls`.
+fn healthcheck(addr: &str, tls: bool) -> ExitCode {
     use std::io::{Read, Write};
     use std::time::Duration;
-    let check = || -> std::io::Result<bool> {
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
-            .next()
-            .ok_or_else(|| std::io::Error::other("no address"))?;
-        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    fn get(mut stream: impl Read + Write) -> std::io::Result<bool> {
         stream
             .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
         let mut head = [0u8; 12];
         stream.read_exact(&mut head)?;
         Ok(head.starts_with(b"HTTP/1.1 200"))
+    }
+    let check = || -> std::io::Result<bool> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(3)))?;
+        if !tls {
+            return get(stream);
+        }
+        let name = rustls::pki_types::ServerName::from(addr.ip());
+        let client = rustls::ClientConnection::new(
+            std::sync::Arc::new(tusgate::tls::healthcheck_client_config()),
+            name,
+        )
+        .map_err(std::io::Error::other)?;
+        get(rustls::StreamOwned::new(client, stream))
     };
     match check() {
         Ok(true) => ExitCode::SUCCESS,

@@ -147,7 +147,15 @@ pub async fn run(
         // flight (the idle watchdog only looks at connections without one).
         .keep_alive_interval(timeout)
         .keep_alive_timeout(timeout)
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        // Flow control sized by hyper's BDP estimate (pings) instead of its fixed 1 MiB windows:
+        // an upload stream can have only one window in flight per round trip, so 1 MiB caps an
+        // HTTP/2 upload at ~1 MiB/RTT (29 MiB/s at 20 ms, 15 MiB/s at 50 ms, measured in
+        // benches/README.md "HTTP/2 flow control"). The adaptive window grows to the
+        // connection's bandwidth-delay product, up to 16 MiB, only where it is needed, so LAN
+        // clients keep small windows: a window is what hyper buffers for a stream nobody reads
+        // (storage waiting for S3), and fixed large windows would pin that on every connection.
+        .adaptive_window(true);
     let slots = Arc::new(Semaphore::new(
         app.config.max_connections.min(Semaphore::MAX_PERMITS),
     ));

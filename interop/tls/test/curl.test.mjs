@@ -15,6 +15,7 @@ import {
   makeCert,
   parseHead,
   randomData,
+  runTusgate,
   sha256,
   startTusgate,
   tempDir,
@@ -86,6 +87,12 @@ describe('a tus upload and its download over TLS', () => {
     // curl --http1.1 offers only "http/1.1"; the server must not switch to h2 on its own.
     const r = await curl(['--http1.1', '--cacert', pair.cert, '-o', '/dev/null', '-w', '%{http_version}', `${server.url.replace(/files\/$/, '')}health`])
     assert.equal(r.stdout.toString(), '1.1')
+  })
+
+  test('tusgate healthcheck --tls checks it (the container HEALTHCHECK)', async () => {
+    const addr = `--addr=127.0.0.1:${server.port}`
+    assert.equal((await runTusgate(['healthcheck', addr, '--tls'])).code, 0)
+    assert.notEqual((await runTusgate(['healthcheck', addr])).code, 0)
   })
 
   test('plain HTTP on the TLS port is not served', async () => {
