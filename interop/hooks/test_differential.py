@@ -35,6 +35,11 @@ ALLOWED = [
             r"Event\.Upload\.Storage\.(Asset|AssetPath|AssetURL)",
             "a tokened upload is published to {assets-dir}/{visibility}/{key}: Storage also "
             "says where that asset is (README, differences from tusd's hooks, 2)"),
+    Allowed("tokened", r"pre-finish|post-finish",
+            r"Event\.Upload\.Storage\.Path",
+            "disk: once a tokened upload is published its bytes are the asset file, and Path "
+            "says where the bytes are now (README, differences from tusd's hooks, 2); tusd's "
+            "names the upload file, which the granite post-finish hook then moved"),
     Allowed("tokened", r"post-create|post-receive|pre-finish|post-finish",
             r"Event\.Upload\.Storage\.Key",
             "S3 only: tusgate creates a tokened upload's multipart upload at its asset key "
