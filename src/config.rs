@@ -204,10 +204,17 @@ impl Config {
             args.upload_secret.as_deref(),
             args.upload_secret_file.as_deref(),
         )?;
-        if upload_secret.is_none() && !args.allow_uploads_without_token {
+        let hooks = HooksConfig::from_args(args)?;
+        // Without a secret, a pre-create hook is the gatekeeper, as it is under tusd: an
+        // unchanged tusd command line with hooks starts, and the hook decides who uploads.
+        let hook_decides = upload_secret.is_none()
+            && hooks.backend.is_some()
+            && hooks.enabled.contains(&crate::hooks::HookType::PreCreate);
+        let allow_without_token = args.allow_uploads_without_token || hook_decides;
+        if upload_secret.is_none() && !allow_without_token {
             return Err("no upload secret configured. Set UPLOAD_SECRET (or UPLOAD_SECRET_FILE, or --upload-secret) \
 to the granite-assets upload_secret so uploads need a valid token, or pass --allow-uploads-without-token \
-to accept uploads from anyone, as plain tusd does"
+to accept uploads from anyone, as plain tusd does (or let a pre-create hook decide: -hooks-http or -hooks-dir)"
                 .into());
         }
         let secure_link_secret = read_secret(
@@ -364,7 +371,7 @@ negotiated by ALPN"
             s3,
             tokens: UploadTokens::new(
                 upload_secret,
-                args.allow_uploads_without_token,
+                allow_without_token,
                 Prefixes {
                     public: args.public_prefix.clone(),
                     private: args.private_prefix.clone(),
@@ -386,7 +393,7 @@ negotiated by ALPN"
             verbose: args.verbose,
             show_startup_logs: args.show_startup_logs,
             log_json: args.log_format == "json",
-            hooks: HooksConfig::from_args(args)?,
+            hooks,
         })
     }
 }
@@ -1210,6 +1217,31 @@ mod tests {
                 .is_none()
         );
         assert!(Cli::try_parse_from(["tusd", "--tls-mode", "tls11"]).is_err());
+    }
+
+    #[test]
+    fn a_pre_create_hook_lets_a_tusd_command_line_start_without_a_secret() {
+        let config = |args: &[&str]| {
+            let cli = Cli::try_parse_from(normalize(args).args).expect("parses");
+            Config::from_args(&cli.serve)
+        };
+        let hooked = config(&["tusd", "-hooks-http", "http://127.0.0.1:9/hooks"]).expect("starts");
+        assert!(
+            hooked
+                .tokens
+                .check_creation(&crate::upload::Metadata::new())
+                .is_ok()
+        );
+        // Without pre-create no hook decides: tokens are required as before.
+        let error = config(&[
+            "tusd",
+            "-hooks-http",
+            "http://127.0.0.1:9/hooks",
+            "-hooks-enabled-events=post-finish",
+        ])
+        .expect_err("refused");
+        assert!(error.starts_with("no upload secret configured"), "{error}");
+        assert!(config(&["tusd"]).is_err());
     }
 
     #[test]
