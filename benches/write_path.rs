@@ -17,9 +17,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use http_body::{Body, Frame};
 use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
+use tusgate::lifecycle::body::{BodySource, Stops};
 use tusgate::storage::local::LocalStore;
 use tusgate::storage::{FsyncPolicy, Overwrite, Store, next_chunk};
-use tusgate::tus::body::{BodySource, Stops};
 use tusgate::tus::headers::parse_checksum;
 use tusgate::upload::{Concat, Metadata, UploadId, UploadInfo};
 
@@ -70,6 +70,7 @@ fn stops() -> Stops {
     Stops {
         interrupt: CancellationToken::new().cancelled_owned(),
         shutdown: CancellationToken::new().cancelled_owned(),
+        stop_upload: None,
         idle_timeout: Duration::from_secs(60),
     }
 }

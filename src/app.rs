@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::response::{self, Body};
 use crate::storage::Store;
@@ -32,6 +33,8 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Complete uploads whose publish failed (disk full, store down): the janitor retries them.
     pub unpublished: crate::janitor::Pending,
+    /// tusd's hooks, fired by the upload lifecycle.
+    pub hooks: Hooks,
 }
 
 /// Where a request goes, decided from its path alone.
@@ -94,17 +97,22 @@ impl<'a> Route<'a> {
 }
 
 impl App {
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+    /// Fails only if the hook backend cannot be set up.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, String> {
         let locks = LockTable::new(config.acquire_lock_timeout);
-        App {
+        let metrics = Metrics::new();
+        let tasks = TaskTracker::new();
+        let hooks = Hooks::new(&config.hooks, &metrics, tasks.clone())?;
+        Ok(App {
             config,
             store,
             locks,
-            metrics: Metrics::new(),
+            metrics,
             shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            tasks,
             unpublished: crate::janitor::Pending::default(),
-        }
+            hooks,
+        })
     }
 
     /// Serves one request. Takes the `Arc` because some work outlives the request (see

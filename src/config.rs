@@ -63,6 +63,137 @@ pub struct Config {
     pub verbose: bool,
     pub show_startup_logs: bool,
     pub log_json: bool,
+    pub hooks: HooksConfig,
+}
+
+/// Where hook events go (tusd's `-hooks-dir` / `-hooks-http`); see [`crate::hooks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookBackendConfig {
+    /// One executable per event in this (absolute) directory.
+    File { dir: PathBuf, timeout: Duration },
+    /// A POST per event to this http(s) URL.
+    Http {
+        url: String,
+        /// Total attempts (tusd's `-hooks-http-retry`, at least 1).
+        attempts: u32,
+        backoff: Duration,
+        /// Names as the user spelled them (tusd sends them in that case).
+        forward_headers: Vec<String>,
+        /// For the whole call, retries and backoffs included.
+        timeout: Duration,
+        size_limit: u64,
+        skip_verify: bool,
+    },
+}
+
+/// The validated hook settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HooksConfig {
+    /// `None`: no hooks fire.
+    pub backend: Option<HookBackendConfig>,
+    /// In tusd's order, no duplicates.
+    pub enabled: Vec<crate::hooks::HookType>,
+    pub progress_interval: Duration,
+    /// Settings that are accepted but have no effect (logged once at startup).
+    pub notes: Vec<String>,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            backend: None,
+            enabled: Vec::new(),
+            progress_interval: Duration::from_secs(1),
+            notes: Vec::new(),
+        }
+    }
+}
+
+impl HooksConfig {
+    pub fn from_args(args: &ServeArgs) -> Result<HooksConfig, String> {
+        let enabled = parse_hook_events(&args.hooks_enabled_events)?;
+        let mut notes = Vec::new();
+        let hooks_http = args.hooks_http.as_deref().filter(|u| !u.is_empty());
+        let backend =
+            match (&args.hooks_dir, hooks_http) {
+                (Some(dir), http) if !dir.as_os_str().is_empty() => {
+                    if let Some(url) = http {
+                        notes.push(format!(
+                        "--hooks-http {url} is ignored: --hooks-dir takes precedence, as in tusd"
+                    ));
+                    }
+                    if args.hooks_dir_timeout.is_zero() {
+                        return Err("--hooks-dir-timeout must be greater than 0".into());
+                    }
+                    let dir = std::path::absolute(dir).map_err(|e| {
+                        format!("--hooks-dir {}: cannot resolve it: {e}", dir.display())
+                    })?;
+                    Some(HookBackendConfig::File {
+                        dir,
+                        timeout: args.hooks_dir_timeout,
+                    })
+                }
+                (_, Some(url)) => {
+                    if args.hooks_http_timeout.is_zero() {
+                        // tusd would fail every call at once.
+                        return Err("--hooks-http-timeout must be greater than 0".into());
+                    }
+                    crate::hooks::http::parse_url(url)?;
+                    let size_limit = u64::try_from(args.hooks_http_size_limit).map_err(|_| {
+                    "--hooks-http-size-limit must be 0 or more bytes (tusd would fail every call)"
+                })?;
+                    Some(HookBackendConfig::Http {
+                        url: url.to_owned(),
+                        attempts: u32::try_from(args.hooks_http_retry.clamp(1, 1000)).unwrap_or(1),
+                        backoff: args.hooks_http_backoff,
+                        forward_headers: args
+                            .hooks_http_forward_headers
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|h| !h.is_empty())
+                            .map(|h| {
+                                http::HeaderName::try_from(h).map(|_| h.to_owned()).map_err(|_| {
+                                format!("--hooks-http-forward-headers: {h:?} is not a header name")
+                            })
+                            })
+                            .collect::<Result<_, _>>()?,
+                        timeout: args.hooks_http_timeout,
+                        size_limit,
+                        skip_verify: args.hooks_http_skip_verify,
+                    })
+                }
+                _ => None,
+            };
+        Ok(HooksConfig {
+            backend,
+            enabled,
+            progress_interval: Some(args.progress_hooks_interval)
+                .filter(|d| !d.is_zero())
+                .unwrap_or(Duration::from_secs(1)),
+            notes,
+        })
+    }
+}
+
+/// `-hooks-enabled-events`: tusd's names, comma-separated; empty means all of them.
+fn parse_hook_events(list: &str) -> Result<Vec<crate::hooks::HookType>, String> {
+    use crate::hooks::HookType;
+    if list.trim().is_empty() {
+        return Ok(HookType::ALL.to_vec());
+    }
+    let mut enabled = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let hook = HookType::parse(name).ok_or_else(|| {
+            format!(
+                "unknown hook event {name:?} in --hooks-enabled-events (known: {})",
+                HookType::ALL.map(HookType::as_str).join(", ")
+            )
+        })?;
+        if !enabled.contains(&hook) {
+            enabled.push(hook);
+        }
+    }
+    Ok(enabled)
 }
 
 impl Config {
@@ -255,6 +386,7 @@ negotiated by ALPN"
             verbose: args.verbose,
             show_startup_logs: args.show_startup_logs,
             log_json: args.log_format == "json",
+            hooks: HooksConfig::from_args(args)?,
         })
     }
 }
@@ -676,6 +808,57 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSGATE_ALLOW_UPLOADS_WITHOUT_TOKEN", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Upload tokens")]
     pub allow_uploads_without_token: bool,
 
+    // --- Hooks ---
+    /// Directory of hook executables, one per event, named after it (pre-create,
+    /// post-finish, …): tusd's file hooks. Takes precedence over --hooks-http.
+    #[arg(long, env = "TUSGATE_HOOKS_DIR", help_heading = "Hooks")]
+    pub hooks_dir: Option<PathBuf>,
+    /// Kill a file hook (and its children) that runs longer than this (Go duration; tusgate
+    /// only: tusd waits forever). Blocking hooks hold the client's request and the upload
+    /// while they run.
+    #[arg(long, env = "TUSGATE_HOOKS_DIR_TIMEOUT", default_value = "60s", value_parser = parse_go_duration, help_heading = "Hooks")]
+    pub hooks_dir_timeout: Duration,
+    /// URL (http or https) that every hook event is POSTed to as JSON, as tusd's HTTP hooks.
+    #[arg(long, env = "TUSGATE_HOOKS_HTTP", help_heading = "Hooks")]
+    pub hooks_http: Option<String>,
+    /// Comma-separated names of client request headers sent along to the hook endpoint.
+    #[arg(
+        long,
+        env = "TUSGATE_HOOKS_HTTP_FORWARD_HEADERS",
+        default_value = "",
+        help_heading = "Hooks"
+    )]
+    pub hooks_http_forward_headers: String,
+    /// Attempts per HTTP hook call (tusd's name says retries, but it counts attempts); a
+    /// network error or a 5xx answer is tried again.
+    #[arg(long, env = "TUSGATE_HOOKS_HTTP_RETRY", default_value = "3", value_parser = parse_go_i64, allow_hyphen_values = true, help_heading = "Hooks")]
+    pub hooks_http_retry: i64,
+    /// Wait between attempts of an HTTP hook call (Go duration).
+    #[arg(long, env = "TUSGATE_HOOKS_HTTP_BACKOFF", default_value = "1s", value_parser = parse_go_duration, help_heading = "Hooks")]
+    pub hooks_http_backoff: Duration,
+    /// Time limit of one HTTP hook call, all attempts and waits included (Go duration).
+    #[arg(long, env = "TUSGATE_HOOKS_HTTP_TIMEOUT", default_value = "15s", value_parser = parse_go_duration, help_heading = "Hooks")]
+    pub hooks_http_timeout: Duration,
+    /// Largest HTTP hook response body in bytes; a larger one fails the call.
+    #[arg(long, env = "TUSGATE_HOOKS_HTTP_SIZE_LIMIT", default_value = "5120", value_parser = parse_go_i64, allow_hyphen_values = true, help_heading = "Hooks")]
+    pub hooks_http_size_limit: i64,
+    /// Do not verify the TLS certificate of an https hook endpoint.
+    #[arg(long, env = "TUSGATE_HOOKS_HTTP_SKIP_VERIFY", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Hooks")]
+    pub hooks_http_skip_verify: bool,
+    /// Comma-separated hook events to send; empty enables all seven (pre-create,
+    /// post-create, post-receive, pre-terminate, post-terminate, post-finish, pre-finish).
+    #[arg(
+        long,
+        env = "TUSGATE_HOOKS_ENABLED_EVENTS",
+        default_value = "pre-create,post-create,post-receive,post-terminate,post-finish",
+        help_heading = "Hooks"
+    )]
+    pub hooks_enabled_events: String,
+    /// Interval of post-receive hooks during a PATCH, sent while the offset moves (Go
+    /// duration; 0 means 1s, as in tusd).
+    #[arg(long, env = "TUSGATE_PROGRESS_HOOKS_INTERVAL", default_value = "1s", value_parser = parse_go_duration, help_heading = "Hooks")]
+    pub progress_hooks_interval: Duration,
+
     // --- Timeouts ---
     /// A request body that sends nothing for this long is considered dead. A connection is
     /// closed after this long without a request, or when its client reads nothing for this long.
@@ -741,8 +924,9 @@ enum Unsupported {
 /// tusd v2.10 flags with no tusgate equivalent: (name, takes a value, treatment).
 const TUSD_ONLY_FLAGS: &[(&str, bool, Unsupported)] = {
     use Unsupported::Warn;
-    const HOOKS: Unsupported =
-        Warn("hooks are replaced by inline upload tokens (UPLOAD_SECRET) and built-in finalize");
+    const HOOKS: Unsupported = Warn(
+        "gRPC and plugin hooks are not supported; use -hooks-http or -hooks-dir (tusd's HTTP and file hooks)",
+    );
     const PPROF: Unsupported = Warn("no pprof endpoint; use /metrics and `perf` for profiling");
     const LOCKER: Unsupported =
         Warn("upload locks are in-process and hand over immediately; no lock files are polled");
@@ -779,16 +963,6 @@ and --s3-max-buffer bounds their memory",
         ("pprof-path", true, PPROF),
         ("pprof-block-profile-rate", true, PPROF),
         ("pprof-mutex-profile-rate", true, PPROF),
-        ("progress-hooks-interval", true, HOOKS),
-        ("hooks-enabled-events", true, HOOKS),
-        ("hooks-dir", true, HOOKS),
-        ("hooks-http", true, HOOKS),
-        ("hooks-http-forward-headers", true, HOOKS),
-        ("hooks-http-retry", true, HOOKS),
-        ("hooks-http-backoff", true, HOOKS),
-        ("hooks-http-timeout", true, HOOKS),
-        ("hooks-http-size-limit", true, HOOKS),
-        ("hooks-http-skip-verify", false, HOOKS),
         ("hooks-grpc", true, HOOKS),
         ("hooks-grpc-retry", true, HOOKS),
         ("hooks-grpc-backoff", true, HOOKS),
@@ -965,16 +1139,16 @@ mod tests {
     fn tusd_only_flags_are_dropped_with_their_values() {
         let out = normalize(&[
             "tusd",
-            "-hooks-http",
-            "http://app/hooks",
-            "-hooks-http-skip-verify",
+            "-hooks-grpc",
+            "app:9000",
+            "-hooks-grpc-secure",
             "-port",
             "1",
             "-filelock-holder-poll-interval=1s",
         ]);
         assert_eq!(out.args, ["tusd", "--port", "1"]);
         assert_eq!(out.warnings.len(), 3);
-        assert!(out.warnings[0].starts_with("-hooks-http is ignored: hooks are replaced"));
+        assert!(out.warnings[0].starts_with("-hooks-grpc is ignored: gRPC and plugin hooks"));
         assert!(out.refused.is_empty());
         let s3 = normalize(&["tusd", "-s3-bucket=b", "-s3-min-part-size=1"]);
         assert_eq!(s3.args, ["tusd", "--s3-bucket=b"]);
@@ -1077,6 +1251,139 @@ mod tests {
         assert_eq!(config(&[]), Ok(None), "autotuning by default");
         assert_eq!(config(&["-tcp-receive-buffer=262144"]), Ok(Some(262144)));
         assert!(config(&["-tcp-receive-buffer=-1"]).is_err());
+    }
+
+    fn hooks(extra: &[&str]) -> Result<HooksConfig, String> {
+        let mut args = vec!["tusd", "-allow-uploads-without-token"];
+        args.extend_from_slice(extra);
+        let out = normalize(&args);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let cli = Cli::try_parse_from(out.args).expect("parses");
+        Config::from_args(&cli.serve).map(|c| c.hooks)
+    }
+
+    #[test]
+    fn hooks_default_to_tusds_settings() {
+        use crate::hooks::HookType::*;
+        let none = hooks(&[]).expect("valid");
+        assert_eq!(none.backend, None);
+        assert_eq!(
+            none.enabled,
+            [
+                PreCreate,
+                PostCreate,
+                PostReceive,
+                PostTerminate,
+                PostFinish
+            ]
+        );
+        assert_eq!(none.progress_interval, Duration::from_secs(1));
+        let http = hooks(&["-hooks-http", "http://127.0.0.1:8000/hooks"]).expect("valid");
+        assert_eq!(
+            http.backend,
+            Some(HookBackendConfig::Http {
+                url: "http://127.0.0.1:8000/hooks".into(),
+                attempts: 3,
+                backoff: Duration::from_secs(1),
+                forward_headers: Vec::new(),
+                timeout: Duration::from_secs(15),
+                size_limit: 5120,
+                skip_verify: false,
+            })
+        );
+        let all = hooks(&[
+            "-hooks-http=https://app/h",
+            "-hooks-enabled-events=",
+            "-hooks-http-retry=0",
+            "-hooks-http-backoff=250ms",
+            "-hooks-http-forward-headers=Authorization, X-Request-Id",
+            "-hooks-http-timeout=2s",
+            "-hooks-http-size-limit=0",
+            "-hooks-http-skip-verify",
+            "-progress-hooks-interval=0",
+        ])
+        .expect("valid");
+        assert_eq!(all.enabled.len(), 7, "empty enables every event");
+        assert_eq!(all.progress_interval, Duration::from_secs(1), "0 means 1s");
+        let Some(HookBackendConfig::Http {
+            attempts,
+            backoff,
+            forward_headers,
+            timeout,
+            size_limit,
+            skip_verify,
+            ..
+        }) = all.backend
+        else {
+            panic!("http backend");
+        };
+        assert_eq!(attempts, 1, "0 attempts means 1");
+        assert_eq!(backoff, Duration::from_millis(250));
+        assert_eq!(forward_headers, ["Authorization", "X-Request-Id"]);
+        assert_eq!(
+            (timeout, size_limit, skip_verify),
+            (Duration::from_secs(2), 0, true)
+        );
+    }
+
+    #[test]
+    fn the_hooks_dir_wins_over_http_and_is_made_absolute() {
+        let config = hooks(&[
+            "-hooks-dir=rel/hooks",
+            "-hooks-http=http://x/",
+            "-hooks-enabled-events=pre-finish, post-finish,pre-finish",
+        ])
+        .expect("valid");
+        let Some(HookBackendConfig::File { dir, timeout }) = config.backend else {
+            panic!("file backend");
+        };
+        assert!(dir.is_absolute() && dir.ends_with("rel/hooks"));
+        assert_eq!(timeout, Duration::from_secs(60));
+        assert_eq!(config.notes.len(), 1);
+        assert!(config.notes[0].contains("--hooks-dir takes precedence"));
+        use crate::hooks::HookType::*;
+        assert_eq!(config.enabled, [PreFinish, PostFinish]);
+    }
+
+    #[test]
+    fn bad_hook_settings_stop_startup_with_a_reason() {
+        for (args, expected) in [
+            (
+                &["-hooks-enabled-events=pre-create,post-upload"][..],
+                "unknown hook event \"post-upload\"",
+            ),
+            (
+                &["-hooks-enabled-events=pre-create,,post-finish"][..],
+                "unknown hook event \"\"",
+            ),
+            (
+                &["-hooks-http=localhost:8000"][..],
+                "must be an http:// or https:// URL",
+            ),
+            (
+                &["-hooks-http=http://x/", "-hooks-http-timeout=0"][..],
+                "--hooks-http-timeout",
+            ),
+            (
+                &["-hooks-http=http://x/", "-hooks-http-size-limit=-1"][..],
+                "--hooks-http-size-limit",
+            ),
+            (
+                &["-hooks-http=http://x/", "-hooks-http-forward-headers=a b"][..],
+                "not a header name",
+            ),
+            (
+                &["-hooks-dir=/h", "-hooks-dir-timeout=0"][..],
+                "--hooks-dir-timeout",
+            ),
+        ] {
+            let error = hooks(args).expect_err("refused");
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+        // gRPC and plugin hooks stay accepted with a warning.
+        let out = normalize(&["tusd", "-hooks-grpc=x:1", "-hooks-plugin", "p.so"]);
+        assert_eq!(out.warnings.len(), 2);
+        assert!(out.refused.is_empty());
     }
 
     #[test]

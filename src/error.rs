@@ -7,6 +7,7 @@
 
 use http::StatusCode;
 
+use crate::hooks::{HookType, HttpResponse};
 use crate::storage::StorageError;
 
 /// Everything a tus or download request can fail with.
@@ -93,6 +94,23 @@ pub enum Error {
     )]
     ChecksumMismatch,
 
+    // Category: hooks (tusd's wire format; see `crate::hooks`). The boxed response is what the
+    // hook asked to change in the response to the client, applied over the error's own.
+    #[error("upload creation has been rejected by server")]
+    UploadRejected(Box<HttpResponse>),
+    #[error("upload termination has been rejected by server")]
+    TerminationRejected(Box<HttpResponse>),
+    /// A post-receive hook answered `StopUpload`: the upload is terminated, as in tusd.
+    #[error("upload has been stopped by server")]
+    UploadStopped(Box<HttpResponse>),
+    /// A blocking hook gave no answer (down, timed out, failed) after its retries: tusd answers
+    /// 500 and so do we; the detail goes to the log.
+    #[error("the {0} hook failed")]
+    HookFailed(HookType),
+    /// A pre-create hook's `ChangeFileInfo` asked for something we cannot do (tusd: 500).
+    #[error("{0}")]
+    HookChangeInvalid(String),
+
     // Category: the request body broke off. What arrived before is kept.
     #[error("upload has been interrupted by another request for this upload resource")]
     UploadInterrupted,
@@ -152,6 +170,11 @@ impl Error {
             Error::IncompleteUpload => StatusCode::BAD_REQUEST,
             // 460 is the checksum extension's own status.
             Error::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            Error::UploadRejected(_) => StatusCode::BAD_REQUEST,
+            Error::TerminationRejected(_) => StatusCode::BAD_REQUEST,
+            Error::UploadStopped(_) => StatusCode::BAD_REQUEST,
+            Error::HookFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::HookChangeInvalid(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::UploadInterrupted => StatusCode::BAD_REQUEST,
             Error::ServerShutdown => StatusCode::SERVICE_UNAVAILABLE,
             Error::UnexpectedEof => StatusCode::BAD_REQUEST,
@@ -195,6 +218,11 @@ impl Error {
             Error::ConcatNotAllowed(_) => "ERR_INVALID_CONCAT",
             Error::IncompleteUpload => "ERR_INCOMPLETE_UPLOAD",
             Error::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
+            Error::UploadRejected(_) => "ERR_UPLOAD_REJECTED",
+            Error::TerminationRejected(_) => "ERR_UPLOAD_TERMINATION_REJECTED",
+            Error::UploadStopped(_) => "ERR_UPLOAD_STOPPED",
+            Error::HookFailed(_) => "ERR_INTERNAL_SERVER_ERROR",
+            Error::HookChangeInvalid(_) => "ERR_INTERNAL_SERVER_ERROR",
             Error::UploadInterrupted => "ERR_UPLOAD_INTERRUPTED",
             Error::ServerShutdown => "ERR_SERVER_SHUTDOWN",
             Error::UnexpectedEof => "ERR_UNEXPECTED_EOF",
@@ -212,6 +240,18 @@ impl Error {
             // tusd's router answers 405 with this bare body.
             Error::MethodNotAllowed { .. } => "method not allowed".to_owned(),
             _ => format!("{}: {}\n", self.code(), self),
+        }
+    }
+}
+
+impl Error {
+    /// What a hook asked to change in the response to this error.
+    pub fn hook_reply(&self) -> Option<&HttpResponse> {
+        match self {
+            Error::UploadRejected(reply)
+            | Error::TerminationRejected(reply)
+            | Error::UploadStopped(reply) => Some(reply),
+            _ => None,
         }
     }
 }

@@ -1,15 +1,15 @@
 //! Finishing uploads, and the background work that keeps every finished upload published and
 //! every abandoned one reaped.
 //!
-//! [`finish`] is the one place an upload whose last byte is stored gets completed (made durable
-//! and, with a target, published): the request that stored the byte calls it from a task of
-//! its own (see `tus::write`), so a client that disconnects right after its last byte cannot
-//! cancel it; startup [`recover`]y calls it for uploads a crash left complete but unpublished;
-//! and [`run`] retries the ones whose publish failed for a reason that may pass (disk full,
-//! store unreachable), which [`finish`] records in [`Pending`]. On a store shared by instances
-//! (S3), [`run`] also finishes uploads that another instance left complete but unpublished (it
+//! [`lifecycle::finish`](crate::lifecycle::finish) is the one place an upload whose last byte
+//! is stored gets completed (made durable and, with a target, published): the request that
+//! stored the byte calls it from a task of its own, so a client that disconnects right after
+//! its last byte cannot cancel it; startup [`recover`]y calls it for uploads a crash left
+//! complete but unpublished; and [`run`] retries the ones whose publish failed for a reason
+//! that may pass (disk full, store unreachable), which `finish` records in [`Pending`]. On a
+//! store shared by instances (S3), [`run`] also finishes uploads that another instance left complete but unpublished (it
 //! died between the last byte and the publish); the store's fencing makes racing a live
-//! instance safe, and [`finish`] counts an upload only where the store says this call finished
+//! instance safe, and `finish` counts an upload only where the store says this call finished
 //! it.
 //!
 //! Invariants:
@@ -31,8 +31,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::app::App;
-use crate::storage::{Completion, StorageError};
-use crate::upload::{Phase, UploadId, UploadInfo};
+use crate::lifecycle::{Caller, finish, remove};
+use crate::storage::StorageError;
+use crate::upload::{Phase, UploadId};
 
 /// How often failed publishes are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(2);
@@ -55,7 +56,8 @@ impl Pending {
         self.set().insert(id.clone());
     }
 
-    fn remove(&self, id: &UploadId) {
+    /// Forgets an upload: published, or never to be retried.
+    pub fn remove(&self, id: &UploadId) {
         self.set().remove(id);
     }
 
@@ -63,40 +65,6 @@ impl Pending {
     pub fn snapshot(&self) -> Vec<UploadId> {
         self.set().iter().cloned().collect()
     }
-}
-
-/// Completes an upload whose every byte is stored. The caller holds its lock. A failure that
-/// may pass is recorded for [`run`] to retry; permanent ones are not.
-pub async fn finish(app: &App, info: &mut UploadInfo) -> Result<(), StorageError> {
-    crate::failpoint::hit("upload:stored");
-    crate::failpoint::pause("upload:stored").await;
-    match app.store.complete(info).await {
-        Ok(Completion::Finished) => {
-            app.unpublished.remove(&info.id);
-            app.metrics.uploads_finished.inc();
-            tracing::info!(id = %info.id, size = info.offset, "upload finished");
-            Ok(())
-        }
-        Ok(Completion::AlreadyFinished) => {
-            app.unpublished.remove(&info.id);
-            tracing::info!(id = %info.id, "upload was finished by another instance");
-            Ok(())
-        }
-        Err(e) => {
-            if is_permanent(&e) {
-                app.unpublished.remove(&info.id);
-                tracing::warn!(id = %info.id, error = %e, "upload cannot be published");
-            } else {
-                app.unpublished.insert(&info.id);
-                tracing::error!(id = %info.id, error = %e, "publish failed; will retry");
-            }
-            Err(e)
-        }
-    }
-}
-
-fn is_permanent(e: &StorageError) -> bool {
-    matches!(e, StorageError::AlreadyExists | StorageError::Conflict)
 }
 
 /// At startup: finishes every upload a crash left complete but unfinished, before the server
@@ -121,7 +89,10 @@ async fn recover_older_than(app: &App, quiet: Duration) {
         };
         if let Ok(mut info) = app.store.info(&id).await {
             let quiet_enough = info.updated.is_none_or(|updated| updated + quiet <= now);
-            if info.awaits_publish() && quiet_enough && finish(app, &mut info).await.is_ok() {
+            if info.awaits_publish()
+                && quiet_enough
+                && finish(app, &mut info, &Caller::none()).await.is_ok()
+            {
                 tracing::info!(%id, "finished an interrupted publish");
             }
         }
@@ -172,7 +143,7 @@ pub async fn retry_publishes(app: &App) {
         };
         match app.store.info(&id).await {
             Ok(mut info) if info.awaits_publish() => {
-                let _ = finish(app, &mut info).await;
+                let _ = finish(app, &mut info, &Caller::none()).await;
             }
             Ok(_) | Err(StorageError::NotFound) => app.unpublished.remove(&id),
             Err(e) => tracing::warn!(%id, error = %e, "cannot read upload state"),
@@ -203,7 +174,7 @@ pub async fn sweep(app: &App, lifetime: Duration) -> Result<usize, StorageError>
             && (!info.is_complete() || info.target.is_some())
             && info.updated.is_some_and(|updated| updated + lifetime < now);
         if abandoned {
-            app.store.terminate(&info).await?;
+            remove(app, &info, &Caller::none()).await?;
             app.unpublished.remove(&id);
             app.metrics.uploads_expired.inc();
             removed += 1;

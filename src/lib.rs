@@ -9,9 +9,12 @@
 //!   certificate checks at startup and the reload on SIGHUP;
 //! - [`app`]: shared state and the typed top-level [`app::Route`];
 //! - [`tus`]: the tus 1.0 protocol, tusd-exact: a dispatcher (method override, CORS, version
-//!   check, routing) and one module per method; [`tus::headers`] holds the pure header parsers,
-//!   [`tus::body`] turns a request body into a byte source with timeouts and interruption,
-//!   and `tus::write` stores it and finishes the upload in a task that owns its lock;
+//!   check, routing) and one module per method that keeps only HTTP; [`tus::headers`] holds the
+//!   pure header parsers;
+//! - [`lifecycle`]: the upload lifecycle every protocol shares (create, append, finish and
+//!   publish, terminate: locks, tokens, storage, metrics, in one order);
+//!   [`lifecycle::body`] turns a request body into a byte source with timeouts and
+//!   interruption, stored and finished in a task that owns the upload's lock;
 //! - [`tokens`] and [`keys`]: upload tokens checked at creation, and which asset keys are safe;
 //! - [`upload`]: what an upload is, and [`upload::lock`], the per-upload lock with hand-over;
 //! - [`storage`]: the `Store` trait every backend implements; [`storage::local`], the disk
@@ -39,8 +42,10 @@ pub mod cors;
 pub mod download;
 pub mod error;
 pub mod failpoint;
+pub mod hooks;
 pub mod janitor;
 pub mod keys;
+pub mod lifecycle;
 pub mod metrics;
 pub mod range;
 pub mod response;

@@ -214,7 +214,7 @@ async fn serve(config: Config) -> Result<(), String> {
         ),
     };
     let listener = bind(&config.listen).await?;
-    let app = Arc::new(App::new(config, store));
+    let app = Arc::new(App::new(config, store)?);
     tusgate::janitor::recover(&app).await;
 
     if app.config.show_startup_logs {

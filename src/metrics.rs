@@ -1,8 +1,8 @@
 //! Prometheus metrics under tusd's names, so existing dashboards keep working, plus histograms
 //! tusd lacks (request duration, PATCH chunk size). One owned registry, no globals.
 //!
-//! Nothing here ever carries a secret, a path or an upload id: labels are methods, statuses
-//! and error codes only.
+//! Nothing here ever carries a secret, a path or an upload id: labels are methods, statuses,
+//! error codes and hook types only.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -23,6 +23,10 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     pub request_duration: HistogramVec,
     pub chunk_size: Histogram,
+    pub hook_invocations_total: IntCounterVec,
+    pub hook_errors_total: IntCounterVec,
+    /// Notifications (post-*) given up after the backend's retries; tusd has no such count.
+    pub hook_notifications_lost_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -79,6 +83,21 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(1024.0, 4.0, 11).expect("valid buckets")),
         )
         .expect("valid metric");
+        let per_hook = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["hooktype"]).expect("valid metric")
+        };
+        let hook_invocations_total = per_hook(
+            "tusd_hook_invocations_total",
+            "Total number of invocations per hook type.",
+        );
+        let hook_errors_total = per_hook(
+            "tusd_hook_errors_total",
+            "Total number of execution errors per hook type.",
+        );
+        let hook_notifications_lost_total = per_hook(
+            "tusgate_hook_notifications_lost_total",
+            "Hook notifications (post-*) that failed after the retries and were given up.",
+        );
         for collector in [
             Box::new(requests_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(errors_total.clone()),
@@ -90,6 +109,9 @@ impl Metrics {
             Box::new(connections_open.clone()),
             Box::new(request_duration.clone()),
             Box::new(chunk_size.clone()),
+            Box::new(hook_invocations_total.clone()),
+            Box::new(hook_errors_total.clone()),
+            Box::new(hook_notifications_lost_total.clone()),
         ] {
             registry
                 .register(collector)
@@ -98,6 +120,14 @@ impl Metrics {
         // tusd pre-creates the method series so dashboards see zeros rather than gaps.
         for method in ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"] {
             requests_total.with_label_values(&[method]);
+        }
+        // tusd's SetupHookMetrics: every hook type's series exists from the start.
+        for hook in crate::hooks::HookType::ALL {
+            hook_invocations_total.with_label_values(&[hook.as_str()]);
+            hook_errors_total.with_label_values(&[hook.as_str()]);
+            if hook.is_notification() {
+                hook_notifications_lost_total.with_label_values(&[hook.as_str()]);
+            }
         }
         Metrics {
             registry,
@@ -111,6 +141,9 @@ impl Metrics {
             connections_open,
             request_duration,
             chunk_size,
+            hook_invocations_total,
+            hook_errors_total,
+            hook_notifications_lost_total,
         }
     }
 

@@ -135,3 +135,40 @@ pub fn strip_body(mut response: Response<Body>) -> Response<Body> {
     *response.body_mut() = Body::Empty;
     response
 }
+
+/// Applies what a hook asked to change in a response (tusd's `HTTPResponse.MergeWith`): a
+/// non-zero status replaces ours, a non-empty body replaces ours, headers are set over ours.
+/// What HTTP cannot carry (a status outside 100–999, a header name or value that is not valid)
+/// is left out and logged: a hook's mistake must not take the response down with it.
+pub fn apply_hook(response: &mut Response<Body>, reply: &crate::hooks::HttpResponse) {
+    if reply.status_code != 0 {
+        match u16::try_from(reply.status_code)
+            .ok()
+            .and_then(|code| StatusCode::from_u16(code).ok())
+        {
+            Some(status) => *response.status_mut() = status,
+            None => tracing::warn!(
+                status = reply.status_code,
+                "hook asked for an invalid status"
+            ),
+        }
+    }
+    for (name, value) in &reply.header {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                response.headers_mut().insert(name, value);
+            }
+            _ => tracing::warn!(header = %name, "hook asked for an invalid header"),
+        }
+    }
+    if !reply.body.is_empty() {
+        let body = Bytes::from(reply.body.clone());
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        *response.body_mut() = Body::full(body);
+    }
+}

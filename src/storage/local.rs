@@ -248,6 +248,15 @@ impl LocalStore {
 
 #[async_trait]
 impl Store for LocalStore {
+    fn describe(&self, info: &UploadInfo) -> BTreeMap<String, String> {
+        let mut map = self.storage_map(&info.id);
+        if let Some(target) = &info.target {
+            let path = self.assets_dir.join(&target.path);
+            map.insert("AssetPath".to_owned(), path.to_string_lossy().into_owned());
+        }
+        map
+    }
+
     async fn create(&self, info: &UploadInfo) -> Result<()> {
         let path = self.data_path(&info.id);
         quick(|| {

@@ -226,6 +226,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         Ok(())
     }
 
+    /// Where the upload's bytes live, as tusd's `FileInfo.Storage` says it to hooks (`Type`,
+    /// `Path`/`InfoPath` on disk, `Bucket`/`Key` on S3), with the asset's place once published.
+    fn describe(&self, _info: &UploadInfo) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::new()
+    }
+
     /// Whether other processes may work on the same uploads (a bucket shared by instances):
     /// then background work also finishes uploads another instance left behind.
     fn is_shared(&self) -> bool {

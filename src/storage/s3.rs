@@ -1327,6 +1327,23 @@ impl Store for S3Store {
         true
     }
 
+    fn describe(&self, info: &UploadInfo) -> BTreeMap<String, String> {
+        // The object the upload becomes: at its asset key when tokened, else at its id.
+        let relative = info
+            .target
+            .as_ref()
+            .map_or(info.id.as_str(), |t| t.path.as_str());
+        let key = match self.key(relative) {
+            Ok(key) => key.to_string(),
+            Err(_) => relative.to_owned(),
+        };
+        BTreeMap::from([
+            ("Type".to_owned(), "s3store".to_owned()),
+            ("Bucket".to_owned(), self.bucket.clone()),
+            ("Key".to_owned(), key),
+        ])
+    }
+
     async fn open_asset(&self, path: &[u8]) -> Result<ReadObject> {
         let path = std::str::from_utf8(path).map_err(|_| StorageError::NotFound)?;
         let object = self.key(path).map_err(|_| StorageError::NotFound)?;

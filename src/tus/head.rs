@@ -17,7 +17,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, raw_id: &str) -> Result<Response<Body>
         let _lock = app.locks.lock(&id).await?;
         app.store.info(&id).await?
     };
-    ctx.check_not_expired(&info)?;
+    crate::lifecycle::check_not_expired(app, &info)?;
 
     let mut response = response::empty(StatusCode::OK);
     response

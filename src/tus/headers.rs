@@ -134,25 +134,7 @@ pub fn parse_creation_length(
     }
 }
 
-/// A checksum algorithm of the checksum extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumAlgorithm {
-    Sha1,
-    Md5,
-    Sha256,
-}
-
-impl ChecksumAlgorithm {
-    /// The `Tus-Checksum-Algorithm` value.
-    pub const ADVERTISED: &'static str = "sha1,md5,sha256";
-}
-
-/// `Upload-Checksum: <algorithm> <base64 digest>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checksum {
-    pub algorithm: ChecksumAlgorithm,
-    pub digest: Vec<u8>,
-}
+pub use crate::lifecycle::body::{Checksum, ChecksumAlgorithm};
 
 pub fn parse_checksum(header: &str) -> Result<Checksum, Error> {
     let (name, encoded) = header

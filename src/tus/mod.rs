@@ -11,7 +11,6 @@
 //! Every response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
 //! and the CORS headers when the request had an allowed `Origin`.
 
-pub mod body;
 mod delete;
 mod get;
 mod head;
@@ -19,10 +18,8 @@ pub mod headers;
 mod options;
 mod patch;
 mod post;
-mod write;
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN};
@@ -31,8 +28,10 @@ use http_body::Body as HttpBody;
 
 use crate::app::App;
 use crate::error::Error;
+use crate::hooks::HttpRequest;
+use crate::lifecycle::Caller;
 use crate::response::{self, Body};
-use crate::upload::{Phase, UploadId, UploadInfo};
+use crate::upload::{UploadId, UploadInfo};
 
 pub use headers::TUS_VERSION;
 
@@ -59,6 +58,8 @@ pub struct Ctx<'a> {
     pub app: &'a Arc<App>,
     pub headers: &'a HeaderMap,
     authority: Option<&'a str>,
+    /// The request as hooks describe it.
+    pub caller: Caller,
 }
 
 impl<'a> Ctx<'a> {
@@ -78,28 +79,11 @@ impl<'a> Ctx<'a> {
             });
         format!("{proto}://{host}{}{id}", self.app.config.base_path)
     }
-
-    /// When an incomplete upload expires, if uploads expire at all.
-    pub fn expires_at(&self, info: &UploadInfo) -> Option<SystemTime> {
-        let lifetime = self.app.config.upload_expiry?;
-        if info.is_complete() || info.phase != Phase::Receiving {
-            return None;
-        }
-        Some(info.updated.unwrap_or_else(SystemTime::now) + lifetime)
-    }
-
-    /// Refuses uploads whose expiry has passed but which the reaper has not removed yet.
-    pub fn check_not_expired(&self, info: &UploadInfo) -> Result<(), Error> {
-        match self.expires_at(info) {
-            Some(at) if at < SystemTime::now() => Err(Error::UploadExpired),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// Adds `Upload-Expires` for an incomplete, expiring upload.
 pub fn set_expires(ctx: &Ctx<'_>, response: &mut Response<Body>, info: &UploadInfo) {
-    if let Some(at) = ctx.expires_at(info) {
+    if let Some(at) = crate::lifecycle::expires_at(ctx.app, info) {
         response::set_header(
             response,
             HeaderName::from_static("upload-expires"),
@@ -139,10 +123,18 @@ where
         _ => None,
     };
 
+    let caller = Caller::new(&app.hooks, || {
+        let remote = parts
+            .extensions
+            .get::<crate::server::RemoteAddr>()
+            .and_then(|r| r.0);
+        HttpRequest::from_parts(&method, &parts.uri, parts.version, &parts.headers, remote)
+    });
     let ctx = Ctx {
         app,
         headers: &parts.headers,
         authority: parts.uri.authority().map(|a| a.as_str()),
+        caller,
     };
     let id = rest.trim_matches('/');
     let result = if method == Method::OPTIONS {
@@ -198,6 +190,9 @@ fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
         .with_label_values(&[status.as_str(), err.code()])
         .inc();
     let mut response = response::text(status, err.body());
+    if let Some(reply) = err.hook_reply() {
+        response::apply_hook(&mut response, reply);
+    }
     if let Error::UnsupportedVersion = err {
         // The spec requires it; tusd omits it (a documented difference).
         response

@@ -8,6 +8,7 @@
 //!   silence;
 //! - another request for the upload asks for the lock: `ERR_UPLOAD_INTERRUPTED`;
 //! - the server shuts down: `ERR_SERVER_SHUTDOWN`;
+//! - a post-receive hook answers `StopUpload`: `ERR_UPLOAD_STOPPED`;
 //! - the client goes away: `ERR_UNEXPECTED_EOF` or `ERR_CONNECTION_RESET`;
 //! - a chunked body runs past the upload's end: exactly the remainder is delivered, then
 //!   `ERR_UPLOAD_SIZE_EXCEEDED`.
@@ -18,6 +19,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,7 +32,26 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::error::Error;
 use crate::storage::ByteSource;
-use crate::tus::headers::{Checksum, ChecksumAlgorithm};
+
+/// A checksum algorithm of the checksum extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    Sha1,
+    Md5,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    /// The `Tus-Checksum-Algorithm` value.
+    pub const ADVERTISED: &'static str = "sha1,md5,sha256";
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub digest: Vec<u8>,
+}
 
 enum Hasher {
     Sha1(sha1::Sha1),
@@ -69,6 +91,8 @@ pub struct Stops {
     pub interrupt: WaitForCancellationFutureOwned,
     /// The server is shutting down.
     pub shutdown: WaitForCancellationFutureOwned,
+    /// A hook asked to stop the upload (post-receive's `StopUpload`), if hooks may.
+    pub stop_upload: Option<WaitForCancellationFutureOwned>,
     /// Longest silence tolerated between two reads.
     pub idle_timeout: Duration,
 }
@@ -103,6 +127,9 @@ pub struct BodySource<B> {
     idle_running: bool,
     interrupt: Pin<Box<WaitForCancellationFutureOwned>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    stop_upload: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Bytes delivered so far, for whoever reports progress (post-receive hooks).
+    received: Option<Arc<AtomicU64>>,
     checksum: Option<(Hasher, Vec<u8>)>,
     checksum_failed: bool,
     stopped: Option<Error>,
@@ -124,11 +151,35 @@ where
             idle_running: false,
             interrupt: Box::pin(stops.interrupt),
             shutdown: Box::pin(stops.shutdown),
+            stop_upload: stops.stop_upload.map(Box::pin),
+            received: None,
             checksum: checksum.map(|c| (Hasher::new(c.algorithm), c.digest)),
             checksum_failed: false,
             stopped: None,
             done: false,
         }
+    }
+
+    /// Counts the bytes delivered into `received` as they go.
+    pub fn counting(mut self, received: Arc<AtomicU64>) -> Self {
+        self.received = Some(received);
+        self
+    }
+
+    /// Which stop, if any, has fired: the lock holder asked to let go, the server is shutting
+    /// down, or a hook stopped the upload.
+    fn poll_stops(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        if self.interrupt.as_mut().poll(cx).is_ready() {
+            return Some(Error::UploadInterrupted);
+        }
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            return Some(Error::ServerShutdown);
+        }
+        let stopped = self
+            .stop_upload
+            .as_mut()
+            .is_some_and(|stop| stop.as_mut().poll(cx).is_ready());
+        stopped.then(|| Error::UploadStopped(Box::default()))
     }
 
     /// Why the body stopped early, if it did.
@@ -157,11 +208,8 @@ where
         if self.done {
             return Poll::Ready(None);
         }
-        if self.interrupt.as_mut().poll(cx).is_ready() {
-            return self.stop(Error::UploadInterrupted);
-        }
-        if self.shutdown.as_mut().poll(cx).is_ready() {
-            return self.stop(Error::ServerShutdown);
+        if let Some(why) = self.poll_stops(cx) {
+            return self.stop(why);
         }
         if !self.idle_running {
             let deadline = Instant::now() + self.idle_timeout;
@@ -188,6 +236,9 @@ where
                         }
                     }
                     self.delivered += data.len() as u64;
+                    if let Some(received) = &self.received {
+                        received.store(self.delivered, Ordering::Relaxed);
+                    }
                     self.idle_running = false;
                     if let Some((hasher, _)) = self.checksum.as_mut() {
                         hasher.update(&data);
@@ -223,10 +274,8 @@ where
 
     fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if !self.done {
-            if self.interrupt.as_mut().poll(cx).is_ready() {
-                let _ = self.stop(Error::UploadInterrupted);
-            } else if self.shutdown.as_mut().poll(cx).is_ready() {
-                let _ = self.stop(Error::ServerShutdown);
+            if let Some(why) = self.poll_stops(cx) {
+                let _ = self.stop(why);
             }
         }
         if self.done {
@@ -282,6 +331,7 @@ mod tests {
         Stops {
             interrupt: interrupt.clone().cancelled_owned(),
             shutdown: shutdown.clone().cancelled_owned(),
+            stop_upload: None,
             idle_timeout: Duration::from_secs(60),
         }
     }
