@@ -56,7 +56,7 @@ stage "S3 end to end on moto and SeaweedFS (tus-js-client, SIGKILL, S3 outage, t
 stage "scale-out (3 instances on one bucket, SeaweedFS and moto: hopping requests, SIGKILL, SIGSTOP mid-PATCH, S3 outage, completion race)" env TUSGATE_BIN="$tusgate" bash interop/scaleout/run.sh
 stage "chaos (resets, SIGKILL, full disk)" env TUSGATE_BIN="$tusgate" bash interop/chaos/run.sh
 stage "deployment (nginx/ proxy for real, Dockerfile and compose statically)" env TUSGATE_BIN="$tusgate" bash interop/deploy/run.sh
-stage "README quick start (scripts/try.sh)" bash scripts/try-smoke.sh "$tusgate"
+stage "README quick start (scripts/try.sh, also before the server is up; the curl example)" bash scripts/try-smoke.sh "$tusgate"
 stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
 
 echo
