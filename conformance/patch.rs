@@ -235,6 +235,25 @@ fn deferred_upload_is_capped_by_max_size() {
     s.req("HEAD", &upload).send().has("Upload-Offset", "5");
 }
 
+/// tusd #1032, fixed in v2.10.1 (#1396): a `Content-Length` cannot lift the `-max-size` bound
+/// of a deferred-length upload (v2.10.0 stored all 200 bytes and answered 204). Both answer
+/// 413; tusd stores up to the bound first, tusgate refuses before reading a byte (README,
+/// differences from tusd, 16).
+#[test]
+fn deferred_upload_with_a_content_length_over_max_size_is_413() {
+    let s = Server::start(&["-max-size=100"]);
+    let upload = s.create(None);
+    s.patch(&upload, 0, &[b'a'; 200])
+        .status(413)
+        .body_is("ERR_UPLOAD_SIZE_EXCEEDED: upload's size exceeded\n");
+    let stored = if crate::is_tusgate() { "0" } else { "100" };
+    s.tus("HEAD", &upload)
+        .send()
+        .status(200)
+        .has("Upload-Offset", stored)
+        .has("Upload-Defer-Length", "1");
+}
+
 #[test]
 fn empty_patch_keeps_the_offset() {
     let s = Server::start(&[]);

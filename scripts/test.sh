@@ -60,7 +60,7 @@ stage "hooks (differential vs tusd v2.10.1, reject/ChangeFileInfo/StopUpload/end
     env TUSGATE_BIN="$tusgate" bash interop/hooks/run.sh
 stage "tusd's own e2e tests, TestStopUpload and 7 more (tusd v2.10.1)" bash interop/hooks/tusd-e2e.sh "$tusd"
 stage "tusd's own e2e tests, TestStopUpload and 7 more (tusgate)" bash interop/hooks/tusd-e2e.sh "$tusgate" -allow-uploads-without-token
-stage "README quick start (scripts/try.sh)" bash scripts/try-smoke.sh "$tusgate"
+stage "README quick start (scripts/try.sh, also before the server is up; the curl example)" bash scripts/try-smoke.sh "$tusgate"
 stage "h2c (HTTP/2 prior knowledge)" bash scripts/h2c-smoke.sh "$tusgate"
 stage "TLS (curl h1/h2, tls modes, tus-js-client in Chromium over https, SIGHUP reload, startup errors)" env TUSGATE_BIN="$tusgate" bash interop/tls/run.sh
 

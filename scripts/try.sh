@@ -7,14 +7,43 @@
 #   bash scripts/try.sh [BASE_URL]     (default http://127.0.0.1:8080)
 #
 # The secrets come from UPLOAD_SECRET / SECURE_LINK_SECRET in the environment, else from ./.env.
+# It first waits for the server's GET /health (at most TRY_WAIT seconds, default 1800), so it can
+# be pasted right after `cargo run --release &`, whose first build takes minutes.
 set -euo pipefail
 base=${1:-http://127.0.0.1:8080}
+base=${base%/}
 if [[ -z "${UPLOAD_SECRET:-}" || -z "${SECURE_LINK_SECRET:-}" ]] && [[ -f .env ]]; then
     # shellcheck disable=SC1091
     set -a && . ./.env && set +a
 fi
 : "${UPLOAD_SECRET:?set UPLOAD_SECRET (or run from a directory with a .env)}"
 : "${SECURE_LINK_SECRET:?set SECURE_LINK_SECRET (or run from a directory with a .env)}"
+
+wait_for_server() {
+    local limit=${TRY_WAIT:-1800} started=$SECONDS said=0 next=30 status
+    while :; do
+        status=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$base/health" || true)
+        [[ $status == 200 ]] && break
+        if (( SECONDS - started >= limit )); then
+            if [[ $status == 000 ]]; then
+                echo "no server answers at $base after ${limit} s. Start it first (README: Try it with tokens), or pass its URL: bash scripts/try.sh http://HOST:PORT" >&2
+            else
+                echo "$base/health answered $status, not 200, for ${limit} s: is that tusgate?" >&2
+            fi
+            exit 1
+        fi
+        if (( said == 0 )); then
+            echo "0. waiting for tusgate at $base (up to ${limit} s; a first cargo build takes minutes)"
+            said=1
+        elif (( SECONDS - started >= next )); then
+            echo "   still waiting ($((SECONDS - started)) s)"
+            next=$((next + 30))
+        fi
+        sleep 1
+    done
+    (( said == 0 )) || echo "   up after $((SECONDS - started)) s"
+}
+wait_for_server
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

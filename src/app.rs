@@ -168,17 +168,25 @@ impl App {
             .with_label_values(&[metric_method(&method)])
             .observe(elapsed.as_secs_f64());
         if self.config.verbose && path != "/health" {
+            // An absent X-Request-ID leaves the field out (an `Option` records nothing).
             tracing::info!(
-                request_id = request_id.as_deref().unwrap_or(""),
+                request_id = request_id.as_deref(),
                 %method,
                 %path,
                 status = response.status().as_u16(),
-                ms = elapsed.as_secs_f64() * 1000.0,
+                ms = log_millis(elapsed),
                 "request"
             );
         }
         response
     }
+}
+
+/// A duration for the request log: milliseconds in whole microseconds (`ms=0.412`,
+/// `ms=1530.2`). Cutting the number, not formatting it, keeps it a number in JSON logs; the
+/// double nearest to a whole number of microseconds / 1000 prints with at most three decimals.
+fn log_millis(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
 }
 
 /// `/health`: 200 `OK\n` with a single `Content-Type: text/plain` (nginx's template sends two).
@@ -284,6 +292,28 @@ mod tests {
                 path: b"/assets/public/x".to_vec()
             }
         );
+    }
+
+    #[test]
+    fn logged_durations_have_at_most_three_decimals() {
+        use std::time::Duration;
+        assert_eq!(
+            format!("{:?}", log_millis(Duration::from_nanos(412_999))),
+            "0.412"
+        );
+        assert_eq!(
+            format!("{:?}", log_millis(Duration::from_micros(1_530_200))),
+            "1530.2"
+        );
+        assert_eq!(
+            format!("{:?}", log_millis(Duration::from_secs(3))),
+            "3000.0"
+        );
+        for micros in (0..2_000_000u64).step_by(997).chain([u64::from(u32::MAX)]) {
+            let text = format!("{:?}", log_millis(Duration::from_micros(micros)));
+            let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+            assert!(decimals <= 3, "{micros} µs logs as {text}");
+        }
     }
 
     #[test]

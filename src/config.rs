@@ -480,8 +480,10 @@ pub struct SignUploadArgs {
     /// The asset key the upload publishes to.
     #[arg(long)]
     pub key: String,
+    /// The Content-Type the token is signed for and the asset is served with.
     #[arg(long, default_value = "application/octet-stream")]
     pub content_type: String,
+    /// Publish under the public or the private prefix.
     #[arg(long, default_value = "private", value_parser = ["public", "private"])]
     pub visibility: String,
     /// How long the token is valid (Go duration).
@@ -493,16 +495,20 @@ pub struct SignUploadArgs {
     /// A file to send with the creation request.
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// The server's upload secret (granite-assets `upload_secret`) the token is signed with.
     #[arg(long, env = "UPLOAD_SECRET", hide_env_values = true)]
     pub upload_secret: Option<String>,
+    /// File holding the upload secret (for Docker secrets).
     #[arg(long, env = "UPLOAD_SECRET_FILE")]
     pub upload_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SignDownloadArgs {
+    /// The asset key to download.
     #[arg(long)]
     pub key: String,
+    /// Whether the asset is public (an unsigned URL) or private (signed).
     #[arg(long, default_value = "private", value_parser = ["public", "private"])]
     pub visibility: String,
     /// How long a private URL is valid (Go duration).
@@ -511,12 +517,17 @@ pub struct SignDownloadArgs {
     /// The public root of downloads (granite's `base_url`).
     #[arg(long, default_value = "http://localhost:8080/assets")]
     pub base_url: String,
+    /// URL segment of public assets (the server's --public-prefix).
     #[arg(long, env = "TUSGATE_PUBLIC_PREFIX", default_value = "public")]
     pub public_prefix: String,
+    /// URL segment of private assets (the server's --private-prefix).
     #[arg(long, env = "TUSGATE_PRIVATE_PREFIX", default_value = "private")]
     pub private_prefix: String,
+    /// The server's secure_link secret (granite-assets `secure_link_secret`) private URLs are
+    /// signed with.
     #[arg(long, env = "SECURE_LINK_SECRET", hide_env_values = true)]
     pub secure_link_secret: Option<String>,
+    /// File holding the secure_link secret (for Docker secrets).
     #[arg(long, env = "SECURE_LINK_SECRET_FILE")]
     pub secure_link_secret_file: Option<PathBuf>,
 }
@@ -685,8 +696,10 @@ pub struct ServeArgs {
     /// S3-compatible endpoint URL (SeaweedFS, MinIO, R2, B2, GCS…); unset = AWS.
     #[arg(long, env = "STORAGE_ENDPOINT_URL", help_heading = "S3 storage")]
     pub s3_endpoint: Option<String>,
+    /// S3 access key id (required with a bucket; no instance-metadata lookups).
     #[arg(long, env = "STORAGE_ACCESS_KEY", help_heading = "S3 storage")]
     pub s3_access_key: Option<String>,
+    /// S3 secret access key (or --s3-secret-key-file).
     #[arg(
         long,
         env = "STORAGE_SECRET_KEY",
@@ -1416,6 +1429,35 @@ mod tests {
         let out = normalize(&["tusd", "-hooks-grpc=x:1", "-hooks-plugin", "p.so"]);
         assert_eq!(out.warnings.len(), 2);
         assert!(out.refused.is_empty());
+    }
+
+    /// Every argument and subcommand of every command shows a description in `--help` (and so
+    /// in docs/configuration.md): a clap field without a doc comment shows none.
+    #[test]
+    fn every_argument_has_a_help_text() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if !arg.is_hide_set() && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: --{}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{path} {} (the subcommand)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "tusgate", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without a help text (add a doc comment):\n{}",
+            missing.join("\n")
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@
 //! (nginx's Range rules), [`metrics`] (tusd's metric names), [`janitor`] (finishing uploads:
 //! the publish after the last byte, startup recovery, retries of failed publishes, expiry),
 //! [`error`] (the error catalogue with exhaustive status mapping), [`response`],
-//! [`failpoint`] (crash and pause injection for the tests).
+//! [`failpoint`] (crash and pause injection for the tests), [`startup`] (what the server says
+//! when it starts: a URL clients can use, a warning about uploads open to anyone).
 //!
 //! Not part of the server: [`bench`], the `tusgate bench` load generator (tus uploads and
 //! downloads against any server, see `benches/README.md`).
@@ -51,6 +52,7 @@ pub mod range;
 pub mod response;
 pub mod server;
 pub mod sign;
+pub mod startup;
 pub mod storage;
 pub mod tls;
 pub mod tokens;

@@ -225,25 +225,40 @@ async fn serve(config: Config) -> Result<(), String> {
         };
         print_startup_line(&listener, scheme, &app.config.base_path);
     }
+    if let Some(warning) = listener.local_addr().and_then(|addr| {
+        // A pre-create hook decides who uploads tokenless: not open to anyone.
+        let gated = app.hooks.enabled(tusgate::hooks::HookType::PreCreate);
+        let open = app.config.tokens.allows_tokenless() && !gated;
+        tusgate::startup::open_uploads_warning(addr, open)
+    }) {
+        tracing::warn!("{warning}");
+    }
     tokio::spawn(tusgate::janitor::run(Arc::clone(&app)));
     server::run(listener, app, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
 
-/// The line tusd prints (scripts wait for it); for a UNIX socket, where tusd prints no URL, a
-/// plain statement of where we listen. Nobody reading stdout is no reason not to serve, so a
-/// failed write is ignored.
+/// The line tusd prints (scripts wait for it), with a URL a client can use (see
+/// [`tusgate::startup`]); for a UNIX socket, where tusd prints no URL, a plain statement of
+/// where we listen. Nobody reading stdout is no reason not to serve, so a failed write is
+/// ignored.
 fn print_startup_line(listener: &Listener, scheme: &str, base_path: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout();
-    let _ = match listener {
-        Listener::Tcp(_) => writeln!(
+    let _ = match listener.local_addr() {
+        Some(addr) => writeln!(
             stdout,
-            "You can now upload files to: {scheme}://{}{base_path}",
-            listener.display_addr()
-        ),
-        Listener::Unix(..) => writeln!(
+            "You can now upload files to: {}",
+            tusgate::startup::client_url(scheme, addr, base_path)
+        )
+        .and_then(|()| {
+            match tusgate::startup::all_interfaces_note(scheme, addr, base_path) {
+                Some(note) => writeln!(stdout, "{note}"),
+                None => Ok(()),
+            }
+        }),
+        None => writeln!(
             stdout,
             "Listening on UNIX socket {}, base path {base_path}",
             listener.display_addr()

@@ -88,6 +88,11 @@ impl UploadTokens {
         &self.prefixes
     }
 
+    /// Whether anyone may create an upload without a token (`--allow-uploads-without-token`).
+    pub fn allows_tokenless(&self) -> bool {
+        self.allow_without_token
+    }
+
     /// Checks a creation request's metadata. `Ok(Some(target))`: a tokened upload, for the
     /// target its token was signed for (a partial upload never publishes there itself, but a
     /// final may only combine partials of the same target). `Ok(None)`: an upload without

@@ -58,6 +58,30 @@ def test_deferred_length_upload(servers, bucket):
     bucket.assert_no_leftovers()
 
 
+def test_deferred_length_declared_after_the_last_byte(servers, bucket):
+    """tusd #1385 (fixed in v2.10.1): every byte arrives while the length is deferred, then an
+    empty PATCH declares it (as tus-js-client does when a stream ends on a chunk boundary).
+    The tail parked in `.part.<n>` must become the last part: before the fix the object was
+    published without it (19 MiB + 4321 sent, 16 MiB published, 204 all the way)."""
+    tusgate = servers.tusgate(bucket, tokens=False, prefix=PREFIX)
+    size = 19 * MiB + 4321
+    data = random_bytes(size, "deferred-late")
+    resp = requests.post(tusgate.files_url, headers={**TUS, "Upload-Defer-Length": "1"},
+                         timeout=HTTP_TIMEOUT_S)
+    assert resp.status_code == 201, f"POST: {resp.status_code} {resp.text[:200]}"
+    url = resp.headers["Location"]
+    assert patch_chunks(url, data, 0, size, 3 * MiB) == size
+    last = requests.patch(url, data=b"", timeout=HTTP_TIMEOUT_S, headers={
+        **TUS, "Upload-Offset": str(size), "Upload-Length": str(size),
+        "Content-Type": "application/offset+octet-stream"})
+    assert last.status_code == 204, f"declaring PATCH: {last.status_code} {last.text[:200]}"
+    assert tus_offset(url) == size
+    bucket.assert_object(tusgate.object_key(upload_id(url)), data)
+    bucket.assert_no_leftovers()
+    resp = get(url)
+    assert resp.status_code == 200 and sha256(resp.content) == sha256(data)
+
+
 def test_empty_upload_is_an_empty_object(servers, bucket):
     tusgate = servers.tusgate(bucket, tokens=False, prefix=PREFIX)
     url = tus_create(tusgate.files_url, 0)

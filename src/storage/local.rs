@@ -530,10 +530,11 @@ fn open_beneath(dir: &OwnedFd, relative: &Path) -> io::Result<File> {
 /// How a failed asset open is reported.
 fn asset_error(e: io::Error) -> StorageError {
     match (e.kind(), e.raw_os_error()) {
-        (
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename,
-            _,
-        ) => StorageError::NotFound,
+        // ENAMETOOLONG by its number: io::ErrorKind::InvalidFilename needs Rust 1.87, and
+        // rust-version in Cargo.toml is 1.85.
+        (io::ErrorKind::NotFound | io::ErrorKind::NotADirectory, _) | (_, Some(ENAMETOOLONG)) => {
+            StorageError::NotFound
+        }
         // EXDEV: the path resolved outside its prefix (RESOLVE_BENEATH).
         (_, Some(EXDEV)) => StorageError::NotFound,
         // ELOOP: a symlink loop, which nginx answers with 403.

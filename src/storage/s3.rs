@@ -693,11 +693,16 @@ impl S3Store {
             parts.push(finish_part(index, size, job).await?);
         }
         let mut state = lease.committed.clone();
-        if !source.accept() || received == 0 {
+        let complete = info.length == Some(already + received);
+        // A tail parked while the length was deferred, in an upload with parts that is
+        // complete now that its length is declared: with no new bytes it still has to become
+        // the last part, or completing the multipart upload would leave it out (tusd #1385).
+        let promote_tail =
+            received == 0 && complete && tail.is_some() && state.multipart_id.is_some();
+        if !source.accept() || (received == 0 && !promote_tail) {
             return Ok((state, 0, None));
         }
         state.parts.extend(parts);
-        let complete = info.length == Some(already + received);
         let rest = buffer.take(buffer.len());
         let rest_len = rest.content_length() as u64;
         state.tail = None;
@@ -1237,7 +1242,35 @@ impl Store for S3Store {
     }
 
     async fn complete(&self, info: &mut UploadInfo) -> Result<Completion> {
-        let known = self.known(info).await?;
+        let mut known = self.known(info).await?;
+        if needs_tail_promotion(&known.state) {
+            // All bytes arrived while the length was deferred and the length was declared
+            // without another append (a crash between the declaration and the PATCH's append,
+            // then recovery or the client's retry): the tail must become the last part first.
+            // What this process knows may be stale (another instance may have finished it), so
+            // look at the bucket first.
+            self.forget(&info.id);
+            let fresh = self.known(info).await?;
+            if fresh.state.object_written {
+                // Finished by somebody else: go on with what this process knew, whose final
+                // CAS then fails and reports it as theirs (point 6 of the module doc).
+            } else if needs_tail_promotion(&fresh.state) {
+                // An append of nothing moves the tail; it claims and commits as any append.
+                self.append(info, &mut NothingMore).await?;
+                known = self.known(info).await?;
+                if needs_tail_promotion(&known.state) {
+                    return Err(StorageError::Corrupt(format!(
+                        "upload {}: its parts and tail hold {} bytes, not its length {:?}",
+                        info.id,
+                        known.state.stored(),
+                        info.length
+                    )));
+                }
+            } else {
+                // Somebody else moved the tail already: their committed state is the truth.
+                known = fresh;
+            }
+        }
         let mut state = known.state.clone();
         if !state.object_written {
             self.write_object(info, &known).await?;
@@ -1400,6 +1433,29 @@ impl PartBuffer {
         }
         self.len -= n;
         taken.into_iter().collect()
+    }
+}
+
+/// Whether completing `state` would leave its tail out: a multipart upload completes with its
+/// parts only, so a tail must have become the last part before (see [`S3Store::write`]).
+fn needs_tail_promotion(state: &S3State) -> bool {
+    !state.object_written && state.multipart_id.is_some() && state.tail.is_some()
+}
+
+/// A byte source with nothing in it: an append that only moves the committed tail.
+struct NothingMore;
+
+impl ByteSource for NothingMore {
+    fn poll_chunk(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        Poll::Ready(None)
+    }
+
+    fn remaining(&self) -> Option<u64> {
+        Some(0)
+    }
+
+    fn poll_stopped(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
     }
 }
 

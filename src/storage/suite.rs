@@ -17,6 +17,7 @@ pub async fn run_all(store: &dyn Store) {
     bytes_before_a_break_are_kept(store).await;
     a_rejected_source_stores_nothing(store).await;
     deferred_length_is_declared_later(store).await;
+    deferred_length_declared_after_the_last_byte(store).await;
     complete_publishes_at_the_target(store).await;
     small_uploads_publish_too(store).await;
     empty_upload_completes(store).await;
@@ -185,6 +186,45 @@ async fn deferred_length_is_declared_later(store: &dyn Store) {
         .await
         .expect("published");
     assert!(read_range(&object, 0..object.len).await == data);
+}
+
+/// tusd #1385 (fixed in v2.10.1): every byte arrives while the length is deferred, so the
+/// tail shorter than a part is parked; then the length is declared and the upload completed
+/// without another append. tusgate's PATCH appends (an empty body) after declaring, but a crash
+/// between the declaration and that append leaves exactly this state, and the janitor's
+/// recovery (or the client's retry, through PATCH's already-complete shortcut) then calls
+/// `complete` directly: the parked tail must be in the object.
+async fn deferred_length_declared_after_the_last_byte(store: &dyn Store) {
+    // A tail alone, a part and a tail, and (tokenless: no target) a part and a tail again.
+    let rounds = [
+        ((3usize << 20) + 7, true),
+        ((6 << 20) + 5, true),
+        ((6 << 20) + 3, false),
+    ];
+    for (round, (len, tokened)) in rounds.into_iter().enumerate() {
+        let data = pattern(len, 20 + round as u8);
+        let path = format!("public/suite/deferred-late-{round}.bin");
+        let target = tokened.then_some(path.as_str());
+        let mut info = new_upload(store, None, target).await;
+        append(store, &mut info, &data, 1 << 20).await;
+        info = store.info(&info.id).await.expect("info");
+        assert_eq!((info.length, info.offset), (None, len as u64));
+        info.length = Some(len as u64);
+        store.save_info(&info).await.expect("declare");
+        info = store.info(&info.id).await.expect("info");
+        assert!(info.is_complete());
+        store.complete(&mut info).await.expect("complete");
+        let object = if tokened {
+            store.open_asset(path.as_bytes()).await.expect("published")
+        } else {
+            store.read(&info).await.expect("read")
+        };
+        assert_eq!(object.len, len as u64, "round {round}: object length");
+        assert!(
+            read_range(&object, 0..object.len).await == data,
+            "round {round}: bytes differ"
+        );
+    }
 }
 
 async fn complete_publishes_at_the_target(store: &dyn Store) {
