@@ -32,11 +32,11 @@ address, e.g. {scheme}://<host>:{}{base_path}",
     })
 }
 
-/// The startup warning for a server that takes uploads without a token on an address other
-/// machines can reach (anything but loopback). `None` when tokens are required or only this
-/// machine can connect.
-pub fn open_uploads_warning(addr: SocketAddr, tokenless: bool) -> Option<String> {
-    (tokenless && !addr.ip().is_loopback()).then(|| {
+/// The startup warning for a server that takes uploads from anyone (`open`: tokenless uploads
+/// allowed and no pre-create hook deciding) on an address other machines can reach (anything
+/// but loopback). `None` when uploads are checked or only this machine can connect.
+pub fn open_uploads_warning(addr: SocketAddr, open: bool) -> Option<String> {
+    (open && !addr.ip().is_loopback()).then(|| {
         let (who, reach) = if addr.ip().is_unspecified() {
             (
                 format!("this machine's port {}", addr.port()),
