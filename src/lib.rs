@@ -14,7 +14,8 @@
 //! - [`lifecycle`]: the upload lifecycle every protocol shares (create, append, finish and
 //!   publish, terminate: locks, tokens, storage, metrics, in one order);
 //!   [`lifecycle::body`] turns a request body into a byte source with timeouts and
-//!   interruption, stored and finished in a task that owns the upload's lock;
+//!   interruption, stored and finished in a task that owns the upload's lock; the lifecycle
+//!   is the one place [`hooks`] fire (tusd v2's HTTP and file hooks, its JSON, its events);
 //! - [`tokens`] and [`keys`]: upload tokens checked at creation, and which asset keys are safe;
 //! - [`upload`]: what an upload is, and [`upload::lock`], the per-upload lock with hand-over;
 //! - [`storage`]: the `Store` trait every backend implements; [`storage::local`], the disk
