@@ -100,7 +100,7 @@ async fn app(dir: &std::path::Path, config: &Config) -> Arc<App> {
     store.create(&partial).await.expect("fixture partial");
     // An upload's offset is its data file's size.
     std::fs::write(dir.join(PARTIAL), b"hello").expect("fixture partial bytes");
-    Arc::new(App::new(config, Arc::new(store)))
+    Arc::new(App::new(config, Arc::new(store)).expect("the fixture app has no hooks to set up"))
 }
 
 /// `METHOD TARGET\nName: value\n…\n\nbody`; `None` for what `http` cannot represent.

@@ -21,6 +21,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{FileInfo, HookError, HookResponse, HookType};
 
+/// Linux's "text file busy": exec of a file open for writing.
+const ETXTBSY: i32 = 26;
+/// Retries of a spawn that met ETXTBSY (20 ms apart).
+const ETXTBSY_RETRIES: usize = 10;
+
 /// Most bytes of stdout read from a hook. A response is a small JSON object; anything near
 /// this size is a script printing its debug output to stdout, which tusd would fail to parse
 /// anyway. 1 MiB leaves room for a large `HTTPResponse.Body`.
@@ -55,7 +60,8 @@ impl FileBackend {
         upload: &FileInfo,
     ) -> Result<HookResponse, HookError> {
         let path = self.path(hook);
-        let mut child = match tokio::process::Command::new(&path)
+        let mut command = tokio::process::Command::new(&path);
+        command
             .env("TUS_ID", &upload.id)
             .env("TUS_SIZE", upload.size.to_string())
             .env("TUS_OFFSET", upload.offset.to_string())
@@ -64,9 +70,21 @@ impl FileBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-        {
+            .kill_on_drop(true);
+        let mut spawned = command.spawn();
+        // ETXTBSY: the script is open for writing somewhere, typically a descriptor another
+        // thread's fork inherited for an instant, or an operator replacing the script. It
+        // passes; a few short retries spare the upload a refused hook.
+        for _ in 0..ETXTBSY_RETRIES {
+            match &spawned {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    spawned = command.spawn();
+                }
+                _ => break,
+            }
+        }
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(HookResponse::default());
