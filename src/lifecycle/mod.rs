@@ -172,7 +172,12 @@ where
 
     let mut info = UploadInfo::new(UploadId::generate(), length, metadata, concat);
     let mut reply = HttpResponse::default();
-    let pre_create = events::call(app, HookType::PreCreate, || pre_create_info(&info), caller);
+    let pre_create = events::call(
+        app,
+        HookType::PreCreate,
+        || pre_create_info(app, &info),
+        caller,
+    );
     if let Some(answer) = pre_create.await? {
         if answer.reject_upload {
             return Err(Error::UploadRejected(Box::new(answer.http_response)));
@@ -238,22 +243,11 @@ where
 
 /// The upload as pre-create sees it: not created yet, so no id and no storage (as in tusd),
 /// and the metadata as the client sent it.
-fn pre_create_info(info: &UploadInfo) -> FileInfo {
+fn pre_create_info(app: &App, info: &UploadInfo) -> FileInfo {
     FileInfo {
         id: String::new(),
-        size: info
-            .length
-            .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
-        size_is_deferred: info.length.is_none(),
-        offset: 0,
-        metadata: info.metadata.clone(),
-        is_partial: info.concat == Concat::Partial,
-        is_final: info.is_final(),
-        partial_uploads: match &info.concat {
-            Concat::Final(ids) => Some(ids.iter().map(ToString::to_string).collect()),
-            _ => None,
-        },
         storage: None,
+        ..events::file_info(app, info)
     }
 }
 
