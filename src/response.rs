@@ -158,6 +158,11 @@ pub fn apply_hook(response: &mut Response<Body>, reply: &crate::hooks::HttpRespo
             HeaderName::try_from(name.as_str()),
             HeaderValue::try_from(value.as_str()),
         ) {
+            // Framing is ours: a hook's Content-Length over an empty body would leave the
+            // client waiting for bytes that never come.
+            (Ok(name), Ok(_)) if is_framing(&name) => {
+                tracing::warn!(header = %name, "hook asked for a framing header; ignored");
+            }
             (Ok(name), Ok(value)) => {
                 response.headers_mut().insert(name, value);
             }
@@ -170,5 +175,34 @@ pub fn apply_hook(response: &mut Response<Body>, reply: &crate::hooks::HttpRespo
             .headers_mut()
             .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         *response.body_mut() = Body::full(body);
+    }
+}
+
+/// Headers that say how the message is delimited or carried; only the server sets them.
+fn is_framing(name: &HeaderName) -> bool {
+    *name == CONTENT_LENGTH
+        || *name == http::header::TRANSFER_ENCODING
+        || *name == http::header::CONNECTION
+}
+
+#[cfg(test)]
+mod hook_tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_cannot_set_framing_headers() {
+        let mut response = empty(StatusCode::NO_CONTENT);
+        let reply = crate::hooks::HttpResponse {
+            header: [
+                ("Content-Length".to_owned(), "5".to_owned()),
+                ("X-Hook".to_owned(), "yes".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        apply_hook(&mut response, &reply);
+        assert!(response.headers().get(CONTENT_LENGTH).is_none());
+        assert_eq!(response.headers()["x-hook"], "yes");
     }
 }
