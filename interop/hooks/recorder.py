@@ -25,7 +25,7 @@ from requests.structures import CaseInsensitiveDict
 class Hook:
     """One recorded hook request."""
 
-    seq: int                       # arrival order, from 0
+    seq: int                       # order of recording (after the policy answered), from 0
     path: str                      # request target, e.g. /hooks
     headers: "CaseInsensitiveDict"  # names compare case-insensitively, as HTTP's do (Go sends
                                     # Content-Type, reqwest content-type); last value wins
@@ -129,14 +129,17 @@ class HookRecorder:
                     body = json.loads(raw)
                 except ValueError:
                     body = None
-                with recorder._cond:
-                    hook = Hook(len(recorder.hooks), self.path,
-                                CaseInsensitiveDict(self.headers.items()), raw,
-                                body, time.monotonic())
-                    recorder.hooks.append(hook)
-                    recorder._cond.notify_all()
+                hook = Hook(-1, self.path, CaseInsensitiveDict(self.headers.items()), raw,
+                            body, time.monotonic())
+                # The policy runs before the hook is recorded: a test that waits for a hook
+                # may then read what its policy saw (a policy's side effects raced the
+                # waiter when the hook was recorded first).
                 reply = recorder.policy(hook)
                 hook.answered = reply
+                with recorder._cond:
+                    hook.seq = len(recorder.hooks)
+                    recorder.hooks.append(hook)
+                    recorder._cond.notify_all()
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.encoded()
