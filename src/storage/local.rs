@@ -34,6 +34,7 @@ use bytes::Bytes;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use tokio::task::JoinHandle;
 
+use super::durable::{DirSync, sync_files};
 use super::{
     ByteSource, ByteStream, Completion, FsyncPolicy, Overwrite, ReadObject, Readable, Result,
     StorageError, Store, next_chunk, ready_chunk, tusd_info,
@@ -61,6 +62,8 @@ pub struct LocalStore {
     prefix_dirs: Mutex<HashMap<std::ffi::OsString, Arc<OwnedFd>>>,
     /// Held around the last step of every publish (see [`publish_file`]).
     publishing: Arc<Mutex<()>>,
+    /// The upload directory's entries, fsynced once for all completions that wait together.
+    upload_dir_sync: DirSync,
     /// The exclusive lock on the upload directory, held for the life of the store.
     _dir_lock: OwnedFd,
 }
@@ -101,6 +104,7 @@ impl LocalStore {
         fs::create_dir_all(upload_dir)?;
         fs::create_dir_all(assets_dir)?;
         let dir_lock = lock_directory(upload_dir)?;
+        let upload_dir_sync = DirSync::new(File::open(upload_dir)?.into());
         // Absolute once, here: `.info` records absolute paths (as tusd's does), and resolving a
         // relative directory on every write would cost a getcwd each time.
         Ok(LocalStore {
@@ -111,6 +115,7 @@ impl LocalStore {
             overwrite,
             prefix_dirs: Mutex::new(HashMap::new()),
             publishing: Arc::new(Mutex::new(())),
+            upload_dir_sync,
         })
     }
 
@@ -163,21 +168,29 @@ impl LocalStore {
         ])
     }
 
+    /// Replaces `.info`; when `durable`, the new state and its name are on disk on return.
     async fn write_info(&self, info: &UploadInfo, durable: bool) -> Result<()> {
         let bytes = tusd_info::encode(info, self.storage_map(&info.id));
         let path = self.info_path(&info.id);
         if durable {
             blocking(move || replace_file(&path, &bytes, true)).await?;
+            self.upload_dir_sync.sync().await?;
         } else {
             quick(|| replace_file(&path, &bytes, false))?;
         }
         Ok(())
     }
 
-    async fn sync_file(&self, path: PathBuf) -> Result<()> {
-        blocking(move || File::open(path)?.sync_data())
-            .await
-            .map_err(not_found)
+    /// fdatasyncs the named files, opened here (a missing one is `NotFound`).
+    async fn sync_paths(&self, paths: &[PathBuf]) -> Result<()> {
+        let files = quick(|| {
+            paths
+                .iter()
+                .map(|path| File::open(path).map(OwnedFd::from))
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .map_err(not_found)?;
+        Ok(sync_files(files).await?)
     }
 
     /// Moves the completed data file to its target (see the module doc for the steps).
@@ -187,8 +200,9 @@ impl LocalStore {
         };
         let durable = self.fsync != FsyncPolicy::Never;
         if info.phase == Phase::Receiving {
+            // The bytes first, then the state that says they are all there.
             if durable {
-                self.sync_file(self.data_path(&info.id)).await?;
+                self.sync_paths(&[self.data_path(&info.id)]).await?;
             }
             info.phase = Phase::Publishing;
             self.write_info(info, durable).await?;
@@ -225,7 +239,10 @@ impl LocalStore {
         }
         failpoint::hit("publish:renamed");
         info.phase = Phase::Published;
-        self.write_info(info, durable).await
+        // Not waited for: the asset is durable already (`place` fsynced its directory), and a
+        // `Publishing` state that a crash brings back only makes the startup pass find the
+        // asset in place and record this (see `publish_file`).
+        self.write_info(info, false).await
     }
 
     /// The prefix directory (`assets/public`), created on first use like nginx's root would
@@ -347,7 +364,7 @@ impl Store for LocalStore {
             return Ok(0);
         }
         if fsync == FsyncPolicy::Always && written > 0 {
-            blocking(move || file.sync_data()).await?;
+            sync_files(vec![file.into()]).await?;
         }
         Ok(written)
     }
@@ -378,7 +395,10 @@ impl Store for LocalStore {
         if info.target.is_some() {
             self.publish(info).await?;
         } else if self.fsync != FsyncPolicy::Never {
-            self.sync_file(self.data_path(&info.id)).await?;
+            // All of the upload: its bytes, the state written at its creation, and both names.
+            self.sync_paths(&[self.data_path(&info.id), self.info_path(&info.id)])
+                .await?;
+            self.upload_dir_sync.sync().await?;
         }
         Ok(Completion::Finished)
     }
@@ -709,7 +729,10 @@ impl ByteStream for FileStream {
 
 use std::future::Future as _;
 
-/// Replaces `path` with `bytes` atomically: a temporary file renamed over it.
+/// Replaces `path` with `bytes` atomically: a temporary file renamed over it. When `durable`,
+/// the bytes are synced *before* the rename (the kernel may write the directory's new entry
+/// at any time, and it must never name a file whose bytes are not there yet); the caller then
+/// makes the directory durable.
 fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
@@ -720,24 +743,13 @@ fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
         if durable {
             file.sync_data()?;
         }
-        Ok(())
+        fs::rename(&tmp, path)
     })();
-    if let Err(e) = written {
+    if written.is_err() {
         // ENOSPC, typically: no half-written temporary file stays behind.
         let _ = fs::remove_file(&tmp);
-        return Err(e);
     }
-    rename_durably(&tmp, path, durable)
-}
-
-/// Renames, then fsyncs the destination's directory when `durable`, so the rename itself
-/// survives a crash. The sync lives inside the helper so no call site can forget it.
-fn rename_durably(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
-    fs::rename(from, to)?;
-    if durable {
-        sync_parent(to)?;
-    }
-    Ok(())
+    written
 }
 
 /// What the last step of a publish did.

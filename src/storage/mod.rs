@@ -6,6 +6,7 @@
 //! is [`StorageError::NotFound`] whatever the backend says underneath.
 
 pub mod budget;
+mod durable;
 pub mod local;
 pub mod s3;
 #[doc(hidden)]
