@@ -120,8 +120,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_waits_for_an_fsync_that_started_after_it_asked() {
-        // Tickets 1 and 2 are taken while ticket 1's fsync holds the turn: 2 must not return on
-        // the strength of that fsync (it began before 2's change), only on one of its own.
+        // The second caller's change came after the first fsync: that fsync does not cover
+        // it, so the second call runs one of its own.
         let dir = tempfile::tempdir().expect("tempdir");
         let group = DirSync::new(File::open(dir.path()).expect("dir").into());
         group.sync().await.expect("first");

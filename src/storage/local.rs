@@ -2,15 +2,21 @@
 //!
 //! Under the upload directory (`-upload-dir`, default `./data`):
 //! - `<id>`: the upload's bytes. Its size *is* the offset, as in tusd.
-//! - `<id>.info`: the state, tusd's `FileInfo` JSON ([`super::tusd_info`]). Unlike tusd it is
-//!   replaced atomically (written to `<id>.info.tmp`, then renamed), so a crash leaves the old
-//!   or the new state, never a torn one. It is rewritten at creation, when a deferred length
-//!   is declared and around a publish, never per PATCH.
+//! - `<id>.info`: the state, tusd's `FileInfo` JSON ([`super::tusd_info`]). Written at
+//!   creation (before the upload's URL exists, so nobody reads it half-written), then, unlike
+//!   tusd, only ever replaced atomically (written to `<id>.info.tmp`, then renamed), so a crash
+//!   leaves the old or the new state, never a torn one: when a deferred length is declared and
+//!   around a publish, never per PATCH.
+//!
+//! Durability (`-fsync`, default `completion`): the response that completes an upload is sent
+//! only once its bytes, its `.info` and their names are on disk ([`super::durable`]: files are
+//! fdatasynced by their completion, the upload directory by a group commit).
 //!
 //! Under the assets directory (by default the upload directory too): tokened uploads are
 //! published at `<visibility prefix>/<key>` by renaming `<id>` into place, so the asset
 //! appears whole or not at all. The publish is a small state machine recorded in `.info`:
-//! `Receiving` → `Publishing` (data fsynced) → rename → directory fsynced → `Published`. A
+//! `Receiving` → `Publishing` (data fsynced first) → rename → directory fsynced → `Published`
+//! (not waited for: startup finds the asset in place and records it). A
 //! crash anywhere in it leaves the old asset or the new one, and [`Store::complete`] run
 //! again at startup finishes an interrupted publish. Publishing walks beneath the prefix
 //! directory one component at a time and follows no symlink, and it never puts an upload over
@@ -293,19 +299,31 @@ impl Store for LocalStore {
             io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
             _ => StorageError::Io(e),
         })?;
-        let written = self.write_info(info, false).await;
-        if written.is_err() {
+        // A new state file is written in place, not through a renamed temporary: nobody can
+        // read it before this creation is answered, and it saves a rename per upload.
+        let bytes = tusd_info::encode(info, self.storage_map(&info.id));
+        let info_path = self.info_path(&info.id);
+        let written = quick(|| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&info_path)?
+                .write_all(&bytes)
+        });
+        if let Err(e) = written {
             // Disk full, most likely: leave nothing behind that no listing would find.
+            let _ = fs::remove_file(&info_path);
             let _ = fs::remove_file(self.data_path(&info.id));
+            return Err(e.into());
         }
-        written
+        Ok(())
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo> {
         let info_path = self.info_path(id);
         let data_path = self.data_path(id);
         let (bytes, data_meta) = quick(|| {
-            let bytes = fs::read(info_path)?;
+            let bytes = read_small_file(&info_path)?;
             let data_meta = match fs::metadata(data_path) {
                 Ok(meta) => Some(meta),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -728,6 +746,31 @@ impl ByteStream for FileStream {
 }
 
 use std::future::Future as _;
+
+/// Reads a file of a few hundred bytes with one `read` where `fs::read` makes three calls (a
+/// `statx` to size its buffer, the read, and a read that finds the end): a short read of a
+/// regular file only happens at its end.
+fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let mut bytes = vec![0; 4096];
+    let mut len = 0;
+    loop {
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len < bytes.len() {
+                    break;
+                }
+                bytes.resize(bytes.len() * 2, 0);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
+}
 
 /// Replaces `path` with `bytes` atomically: a temporary file renamed over it. When `durable`,
 /// the bytes are synced *before* the rename (the kernel may write the directory's new entry
