@@ -20,6 +20,7 @@
 //! `--timeout=10s`, durations like `1m30s`): [`main_with`] is the one entry point of both
 //! binaries.
 
+mod chart;
 mod client;
 mod procfs;
 mod report;
@@ -98,14 +99,27 @@ impl Spread {
     }
 }
 
-/// The command line of the load generator.
+// The command line of the load generator: a run (URLs and flags), or a tool on results.
 #[derive(Debug, Parser)]
 #[command(
-    about = "Load generator: tus uploads (any tus server) and downloads, with throughput, latency percentiles, the server's CPU and peak RSS, and verification (see benches/README.md)"
+    about = "Load generator: tus uploads (any tus server) and downloads, with throughput, latency percentiles, the server's CPU and peak RSS, and verification (see benches/README.md)",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
 )]
-pub struct Cli {
+struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
     #[command(flatten)]
-    pub run: BenchArgs,
+    run: BenchArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Tool {
+    /// Draw benches/compare.sh's results (results.jsonl) as an SVG chart: each peer's
+    /// throughput as a ratio to tusd and to the limit, per upload workload, with the min–max
+    /// of its rounds.
+    Chart(chart::ChartArgs),
 }
 
 /// Runs the load generator on the command line `args` (without the program name). `name` is
@@ -119,6 +133,10 @@ pub fn main_with(name: &'static str, args: impl IntoIterator<Item = String>) -> 
         .try_get_matches_from(argv)
         .and_then(|matches| Cli::from_arg_matches(&matches));
     match parsed {
+        Ok(Cli {
+            tool: Some(Tool::Chart(args)),
+            ..
+        }) => chart::run(name, &args),
         Ok(cli) => run(name, cli.run),
         Err(e) => e.exit(),
     }
@@ -1415,6 +1433,43 @@ mod tests {
             ["-x", "--", "-json"],
             "nothing after --"
         );
+    }
+
+    #[test]
+    fn chart_is_a_subcommand_beside_the_urls() {
+        let cli =
+            Cli::try_parse_from(["bench", "chart", "r.jsonl", "-o", "c.svg"]).expect("parses");
+        let Some(Tool::Chart(args)) = cli.tool else {
+            panic!("not the chart: {cli:?}");
+        };
+        assert_eq!(args.results.to_str(), Some("r.jsonl"));
+        assert_eq!(args.output.to_str(), Some("c.svg"));
+        let cli = Cli::try_parse_from(["bench", URL, "-w", "small"]).expect("parses");
+        assert!(cli.tool.is_none());
+        assert!(
+            Cli::try_parse_from(["bench", "chart", "r.jsonl"]).is_err(),
+            "-o is required"
+        );
+        assert!(
+            Cli::try_parse_from(["bench", "-w", "small"]).is_err(),
+            "a URL is required"
+        );
+    }
+
+    /// `tusgate bench --help` (and docs/configuration.md) describes every flag.
+    #[test]
+    fn every_flag_has_a_help_text() {
+        let mut command = Cli::command();
+        command.build();
+        let missing: Vec<String> = std::iter::once(&command)
+            .chain(command.get_subcommands())
+            .flat_map(|c| {
+                c.get_arguments()
+                    .filter(|a| !a.is_hide_set() && a.get_help().is_none())
+                    .map(move |a| format!("{} {}", c.get_name(), a.get_id()))
+            })
+            .collect();
+        assert!(missing.is_empty(), "no doc comment: {missing:?}");
     }
 
     #[test]
