@@ -5,6 +5,8 @@
 //! chunked, parallel, small), every peer's median as a ratio to tusd's median (top panel) and
 //! to the limit's (bottom panel), with the min–max of the peer's rounds, over the same median,
 //! as the error bar. The numbers are the table's ratios, so chart and table never disagree.
+//! The axis is logarithmic and bars start at 1.0 (the reference): up is faster, down slower,
+//! and 2× and 0.5× lie equally far from it.
 //!
 //! Drawn with plotters' SVG backend only: text is left to the viewer's fonts (no font
 //! library), and the output depends on the input alone, byte for byte.
@@ -13,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use plotters::coord::combinators::BindKeyPoints as _;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -217,6 +220,39 @@ fn bars(results: &Results, reference: &str, workloads: &[usize]) -> Vec<Bar> {
     out
 }
 
+/// Tick values for a log axis from `bottom` to `top`: the densest of a few "nice" series
+/// that gives at most 12, and always 1.0 (the reference).
+fn ticks(bottom: f64, top: f64) -> Vec<f64> {
+    const SERIES: [&[f64]; 4] = [
+        &[1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0],
+        &[1.0, 1.5, 2.0, 3.0, 5.0],
+        &[1.0, 2.0, 5.0],
+        &[1.0],
+    ];
+    let mut chosen = vec![1.0];
+    for series in SERIES {
+        let mut points = Vec::new();
+        for exponent in -4..=4 {
+            // Divided rather than multiplied by 0.1…: 6 / 10 is the double nearest 0.6, as
+            // its label must print.
+            let at = |m: &f64| match exponent {
+                e if e < 0 => m / 10f64.powi(-e),
+                e => m * 10f64.powi(e),
+            };
+            points.extend(series.iter().map(at).filter(|v| (bottom..=top).contains(v)));
+        }
+        if points.len() <= 12 {
+            chosen = points;
+            break;
+        }
+    }
+    if !chosen.contains(&1.0) {
+        chosen.push(1.0);
+    }
+    chosen.sort_by(f64::total_cmp);
+    chosen
+}
+
 fn peer_style(peer: &str, index: usize) -> (String, RGBColor) {
     match PEERS.iter().find(|(p, _, _)| *p == peer) {
         Some((_, label, color)) => ((*label).to_owned(), *color),
@@ -312,18 +348,25 @@ fn draw_panel(
     workloads: &[usize],
 ) -> Result<(), String> {
     let bars = bars(results, reference, workloads);
-    let top = bars.iter().map(|b| b.4).fold(1.2f64, f64::max) * 1.12;
+    // Ratios are multiplicative: a log axis puts 0.5× as far below 1.0 as 2× above it, and one
+    // peer at 10× does not flatten the others' differences near 1.0.
+    let top = bars.iter().map(|b| b.4).fold(1.25f64, f64::max) * 1.3;
+    let bottom = bars.iter().map(|b| b.3).fold(0.8f64, f64::min) / 1.3;
+    let bottom = bottom.max(top / 1e4);
     let n = workloads.len() as f64;
-    let y_label = |y: &f64| format!("{y:.1}×");
+    let y_label = |y: &f64| format!("{y}×");
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("ratio to {reference_label}: peer's median ÷ {reference}'s median; bar: min–max of the peer's rounds"),
+            format!("ratio to {reference_label}: peer's median ÷ {reference}'s median; whiskers: min–max of the peer's rounds"),
             ("sans-serif", 15),
         )
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..n, 0f64..top)
+        .build_cartesian_2d(
+            0f64..n,
+            (bottom..top).log_scale().with_key_points(ticks(bottom, top)),
+        )
         .map_err(draw_error)?;
     chart
         .configure_mesh()
@@ -349,8 +392,12 @@ fn draw_panel(
         chart
             .draw_series(mine.iter().map(|b| {
                 let x = left(b);
+                // From the reference (1.0) up or down to the median.
                 Rectangle::new(
-                    [(x + slot * 0.1, 0.0), (x + slot * 0.9, b.2)],
+                    [
+                        (x + slot * 0.1, b.2.max(1.0)),
+                        (x + slot * 0.9, b.2.min(1.0)),
+                    ],
                     color.mix(0.85).filled(),
                 )
             }))
@@ -363,15 +410,21 @@ fn draw_panel(
             .map_err(draw_error)?;
         chart
             .draw_series(mine.iter().map(|b| {
+                // Beyond the bar's end: above a bar that rises, below one that falls.
                 let x = left(b) + slot / 2.0;
-                EmptyElement::at((x, b.4))
+                let (at, dy, v) = if b.2 >= 1.0 {
+                    (b.4, -4, VPos::Bottom)
+                } else {
+                    (b.3, 4, VPos::Top)
+                };
+                EmptyElement::at((x, at))
                     + Text::new(
                         format!("{:.2}", b.2),
-                        (0, -4),
+                        (0, dy),
                         ("sans-serif", 11)
                             .into_font()
                             .color(&BLACK)
-                            .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                            .pos(Pos::new(HPos::Center, v)),
                     )
             }))
             .map_err(draw_error)?;
@@ -482,6 +535,11 @@ mod tests {
         assert!(close(tusgate.2, 1215.0 / 1015.0));
         assert!(close(tusgate.3, 1210.0 / 1015.0) && close(tusgate.4, 1220.0 / 1015.0));
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
+        assert_eq!(ticks(0.5, 2.2), [0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0]);
+        assert_eq!(
+            ticks(0.05, 15.0),
+            [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+        );
     }
 
     #[test]
