@@ -20,21 +20,26 @@ WORKDIR /build
 
 # 1. Dependencies only, in their own layer: it is rebuilt when Cargo.toml or Cargo.lock change,
 #    not on every source edit. Stub lib and bin targets let cargo compile every dependency now.
+#    The workspace's other package (crates/bench, linked for `tusgate bench`) gets stubs too.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/bench/Cargo.toml ./crates/bench/
 # Cargo.toml declares benchmarks by name only; cargo refuses to read the manifest unless their
 # files exist (`cargo build` does not compile them).
 COPY benches/*.rs ./benches/
-RUN mkdir -p src \
+RUN mkdir -p src crates/bench/src \
     && echo 'fn main() {}' > src/main.rs \
     && echo '' > src/lib.rs \
+    && echo 'fn main() {}' > crates/bench/src/main.rs \
+    && echo '' > crates/bench/src/lib.rs \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src crates/bench/src
 
 # 2. The real source. COPY keeps the files' own modification times, which can be older than the
 #    stub build above; the touch makes cargo rebuild tusgate itself instead of keeping the stub
 #    (the --version check fails on the stub, which prints nothing).
 COPY src ./src
-RUN touch src/main.rs src/lib.rs \
+COPY crates ./crates
+RUN touch src/main.rs src/lib.rs crates/bench/src/main.rs crates/bench/src/lib.rs \
     && cargo build --release --locked \
     && objcopy --strip-debug target/release/tusgate target/tusgate \
     && ./target/tusgate --version > target/version.txt \

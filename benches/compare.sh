@@ -8,7 +8,7 @@
 #   ROUNDS=1 BIG=64MiB PAR_SIZE=16MiB SMALL_N=200 SLOW_N=20 DL_SIZE=64MiB benches/compare.sh   # smoke run
 #   PEERS="limit tusgate tusd" WORKLOADS="small" benches/compare.sh
 #   WITH_RUSTUS=1 benches/compare.sh            # also rustus (cargo install: ~10-20 min more)
-#   UPDATE_README=1 benches/compare.sh          # also write the table into benches/README.md
+#   UPDATE_README=1 benches/compare.sh          # also write the table and chart into benches/README.md
 #   TUSD_BIN=/path/to/tusd RUSTUS_BIN=/path/to/rustus benches/compare.sh   # use these builds
 #
 # Peers (PEERS, in this order within a round; the starting peer rotates every round):
@@ -24,7 +24,8 @@
 # files: dl_1g (one stream), dl_4k (a secure_link-signed 4 KiB file, 64 connections).
 #
 # Results: $SCRATCH/results.jsonl (one line per run: peer, workload, round and the
-# `tusgate bench --json` object), $SCRATCH/results.md (the table), logs in $SCRATCH/logs.
+# `tusgate bench --json` object), $SCRATCH/results.md (the table), $SCRATCH/chart.svg (the
+# upload ratios drawn by `tusgate bench chart` from results.jsonl), logs in $SCRATCH/logs.
 set -euo pipefail
 
 # As root, run at a higher priority so other jobs on a shared machine yield (PERF_NICE=0: off).
@@ -553,10 +554,24 @@ open(out_path, "w").write(text)
 print(text)
 PY
 
+# ---------------------------------------------------------------- the chart
+# The same runs as the table: each peer's upload throughput over tusd's and over the limit's.
+rm -f "$SCRATCH/chart.svg"
+if "$TUSGATE" bench chart "$RESULTS" -o "$SCRATCH/chart.svg" 2>"$LOGS/chart.err"; then
+    log "chart: $SCRATCH/chart.svg"
+else
+    log "WARNING: no chart: $(tr '\n' ' ' < "$LOGS/chart.err")"
+fi
+
 if [[ -n "${UPDATE_README:-}" ]]; then
-    python3 - "$ROOT/benches/README.md" "$SCRATCH/results.md" <<'PY'
+    chart=
+    if [[ -f "$SCRATCH/chart.svg" ]]; then
+        cp "$SCRATCH/chart.svg" "$ROOT/benches/compare.svg"
+        chart=compare.svg
+    fi
+    python3 - "$ROOT/benches/README.md" "$SCRATCH/results.md" "$chart" <<'PY'
 import datetime, subprocess, sys
-readme, table = sys.argv[1], open(sys.argv[2]).read()
+readme, table, chart = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 text = open(readme).read()
 begin, end = "<!-- compare.sh results: begin -->", "<!-- compare.sh results: end -->"
 if begin in text and end in text:
@@ -570,7 +585,9 @@ if begin in text and end in text:
     mem_gib = round(int(open("/proc/meminfo").readline().split()[1]) / 2**20)
     kernel = open("/proc/sys/kernel/osrelease").read().strip()
     machine = f"{cores} vCPU {cpu}, {mem_gib} GiB, Linux {kernel}, all traffic on 127.0.0.1"
-    open(readme, "w").write(f"{head}{begin}\nMeasured {stamp} at {rev} on {machine}:\n\n{table}{end}{tail}")
+    image = (f"![Upload throughput of each peer relative to tusd and to the limit, median and "
+             f"min–max of the rounds]({chart})\n\n") if chart else ""
+    open(readme, "w").write(f"{head}{begin}\nMeasured {stamp} at {rev} on {machine}:\n\n{image}{table}{end}{tail}")
     print(f"updated {readme}", file=sys.stderr)
 PY
 fi

@@ -17,7 +17,7 @@ render() {
     echo '```text'
     "$bin" --help
     echo '```'
-    for sub in "sign upload" "sign download" "healthcheck" "bench"; do
+    for sub in "sign upload" "sign download" "healthcheck" "bench" "bench chart"; do
         echo
         echo "## \`tusgate $sub\`"
         echo

@@ -34,11 +34,11 @@ fi
 tusgate="$root/target/release/tusgate"
 tusd="$root/.tools/bin/tusd"
 
-stage "format" cargo fmt --check
+stage "format" cargo fmt --all --check
 stage "build" cargo build --release --locked
-stage "clippy" cargo clippy --release --locked --all-targets -- -D warnings
+stage "clippy" cargo clippy --release --locked --workspace --all-targets -- -D warnings
 stage "configuration reference is current" env TUSGATE_BIN="$tusgate" bash scripts/config-reference.sh --check
-stage "unit tests and conformance (tusgate)" cargo test --release --locked
+stage "unit tests and conformance (tusgate, tusgate-bench)" cargo test --release --locked --workspace
 stage "fuzz (cargo-fuzz, bounded)" bash scripts/fuzz.sh
 stage "storage suite on S3 (moto)" bash scripts/with-moto.sh cargo test --release --locked --test store_s3
 stage "storage suite on S3 (SeaweedFS)" bash scripts/with-seaweedfs.sh cargo test --release --locked --test store_s3

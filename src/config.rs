@@ -464,7 +464,14 @@ pub enum Command {
     },
     /// Load generator: tus uploads (any tus server) and downloads, with throughput, latency
     /// percentiles, the server's CPU and peak RSS, and verification (see benches/README.md).
-    Bench(Box<crate::bench::BenchArgs>),
+    // Listed here for `--help` only: the binary hands `tusgate bench …` to the tusgate-bench
+    // crate before parsing (`tusgate bench --help` prints its flags).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The load generator's command line (see `tusgate bench --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,11 +34,10 @@
 //! [`failpoint`] (crash and pause injection for the tests), [`startup`] (what the server says
 //! when it starts: a URL clients can use, a warning about uploads open to anyone).
 //!
-//! Not part of the server: [`bench`], the `tusgate bench` load generator (tus uploads and
-//! downloads against any server, see `benches/README.md`).
+//! Not part of this library: the `tusgate bench` load generator is the `tusgate-bench` crate
+//! (`crates/bench`), which only the binary links (see `benches/README.md`).
 
 pub mod app;
-pub mod bench;
 pub mod config;
 pub mod cors;
 pub mod download;

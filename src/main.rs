@@ -13,13 +13,24 @@ use tusgate::storage::local::LocalStore;
 use tusgate::storage::s3::S3Store;
 
 fn main() -> ExitCode {
+    // The load generator parses its own command line (its flags are not the server's), so
+    // `tusgate bench …` goes to it whole; `tusgate help bench` is its `--help`.
+    let mut raw = std::env::args().skip(1).peekable();
+    match raw.peek().map(String::as_str) {
+        Some("bench") => return tusgate_bench::main_with("tusgate bench", raw.skip(1)),
+        Some("help") if std::env::args().nth(2).as_deref() == Some("bench") => {
+            return tusgate_bench::main_with("tusgate bench", ["--help".to_owned()]);
+        }
+        _ => {}
+    }
     let normalized = normalize_go_args(std::env::args());
     let cli = Cli::parse_from(normalized.args);
     let args = match cli.command {
         Some(Command::Serve(args)) => *args,
         Some(Command::Sign(what)) => return sign(what),
         Some(Command::Healthcheck { addr, tls }) => return healthcheck(&addr, tls),
-        Some(Command::Bench(args)) => return tusgate::bench::run(*args),
+        // Handled above, before parsing; clap only lists it in --help.
+        Some(Command::Bench { .. }) => unreachable!("tusgate bench is dispatched before parsing"),
         None => cli.serve,
     };
     if !normalized.refused.is_empty() {

@@ -595,8 +595,9 @@ def check_dockerfile_stages(project: Project) -> str:
             if "Cargo.toml" in srcs and "Cargo.lock" in srcs and not any(
                     s.startswith("src") for s in srcs):
                 order.append("manifests")
-            elif any(s.rstrip("/") == "src" for s in srcs):
-                order.append("source")
+            elif any(s.rstrip("/") in ("src", "crates") for s in srcs):
+                if order[-1:] != ["source"]:  # src/ and the workspace's crates/: one step
+                    order.append("source")
             elif "build" in order:
                 order.append(f"copy {v}")
         elif ins["instruction"] == "RUN" and "cargo build --release --locked" in v:
@@ -635,26 +636,37 @@ def check_no_downloads(project: Project) -> str:
 
 
 def cargo_targets() -> dict[str, list[str]]:
-    """Source files cargo needs: lib/bin roots and build script (compiled by `cargo build`),
-    and under "parse" the files of benches/tests/examples declared without a `path`, which
-    cargo requires to exist just to read the manifest."""
-    manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
-    parse = []
-    for kind, folder in (("bench", "benches"), ("test", "tests"), ("example", "examples")):
-        for target in manifest.get(kind, []):
-            if "path" not in target:
-                flat, nested = f"{folder}/{target['name']}.rs", f"{folder}/{target['name']}/main.rs"
-                parse.append(nested if (ROOT / nested).exists() and not (ROOT / flat).exists()
-                             else flat)
-    lib = manifest.get("lib", {}).get("path") or ("src/lib.rs" if (ROOT / "src/lib.rs").exists()
-                                                  else None)
-    bins = [b.get("path", "src/main.rs") for b in manifest.get("bin", [])] or (
-        ["src/main.rs"] if (ROOT / "src/main.rs").exists() else [])
-    build = manifest.get("package", {}).get("build")
-    if build is None and (ROOT / "build.rs").exists():
-        build = "build.rs"
-    return {"lib": [lib] if lib else [], "bin": bins, "build": [build] if build else [],
-            "parse": parse}
+    """Source files cargo needs, for the root package and every other workspace member: lib/bin
+    roots and build script (compiled by `cargo build`), and under "parse" the members'
+    manifests and the files of benches/tests/examples declared without a `path`, which cargo
+    requires to exist just to read the manifest."""
+    root_manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    members = [m for m in root_manifest.get("workspace", {}).get("members", []) if m != "."]
+    out = {"lib": [], "bin": [], "build": [], "parse": []}
+    for prefix in [""] + [m.rstrip("/") + "/" for m in members]:
+        here = ROOT / prefix
+        manifest = tomllib.loads((here / "Cargo.toml").read_text())
+        if prefix:
+            out["parse"].append(f"{prefix}Cargo.toml")
+        for kind, folder in (("bench", "benches"), ("test", "tests"), ("example", "examples")):
+            for target in manifest.get(kind, []):
+                if "path" not in target:
+                    flat = f"{folder}/{target['name']}.rs"
+                    nested = f"{folder}/{target['name']}/main.rs"
+                    out["parse"].append(prefix + (
+                        nested if (here / nested).exists() and not (here / flat).exists()
+                        else flat))
+        lib = manifest.get("lib", {}).get("path") or (
+            "src/lib.rs" if (here / "src/lib.rs").exists() else None)
+        bins = [b.get("path", "src/main.rs") for b in manifest.get("bin", [])] or (
+            ["src/main.rs"] if (here / "src/main.rs").exists() else [])
+        build = manifest.get("package", {}).get("build")
+        if build is None and (here / "build.rs").exists():
+            build = "build.rs"
+        out["lib"] += [prefix + lib] if lib else []
+        out["bin"] += [prefix + b for b in bins]
+        out["build"] += [prefix + build] if build else []
+    return out
 
 
 def dockerignore_patterns() -> list[tuple[bool, str]]:
@@ -734,7 +746,7 @@ def check_build_inputs(project: Project) -> str:
     rules = dockerignore_patterns()
     context_files = ["Cargo.toml", "Cargo.lock"] + [
         str(p.relative_to(ROOT)) for p in sorted((ROOT / "src").rglob("*")) if p.is_file()]
-    context_files += targets["build"] + targets["parse"]
+    context_files += targets["lib"] + targets["bin"] + targets["build"] + targets["parse"]
     left_out = [f for f in context_files if not docker_context_includes(f, rules)]
     expect(not left_out, f".dockerignore leaves out files the build needs: {left_out[:10]}")
     must_exclude = [".env", ".env.example", "target/release/tusgate", ".git/HEAD",

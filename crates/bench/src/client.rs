@@ -145,7 +145,7 @@ impl Pattern {
             hasher.update(&piece);
             offset += piece.len() as u64;
         }
-        crate::upload::hex(&hasher.finalize())
+        hex(&hasher.finalize())
     }
 }
 
@@ -415,7 +415,7 @@ impl Conn {
             }
         }
         let text = match hasher {
-            Some(hasher) => crate::upload::hex(&hasher.finalize()),
+            Some(hasher) => hex(&hasher.finalize()),
             None => String::from_utf8_lossy(&text).trim().to_owned(),
         };
         if success {
@@ -454,6 +454,11 @@ pub(crate) fn describe(what: &str, reply: &Reply) -> String {
         }
         format!("{what}: status {}: {line}", reply.status.as_u16())
     }
+}
+
+/// Lower-case hex, as `sha256sum` prints a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -504,7 +509,7 @@ mod tests {
             hasher.update(&piece);
             offset += piece.len() as u64;
         }
-        assert_eq!(crate::upload::hex(&hasher.finalize()), p.sha256(size));
+        assert_eq!(hex(&hasher.finalize()), p.sha256(size));
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
-//! `tusgate bench`: a tus load generator for any tus 1.0 endpoint (tusgate, tusd, @tus/server,
-//! rustus, a hosted service) and for plain downloads.
+//! The tus load generator behind `tusgate bench` (and the `tusgate-bench` binary), for any
+//! tus 1.0 endpoint (tusgate, tusd, @tus/server, rustus, a hosted service) and for plain
+//! downloads. A crate of its own: it shares no code with the server, so the server library
+//! never carries it, and it measures tusgate exactly as it measures the others.
 //!
 //! Workloads are presets of a few knobs (size, chunk, count, concurrency, pacing, whether the
 //! POST is timed); every knob can be set by a flag. Each worker owns one keep-alive HTTP/1.1
@@ -13,7 +15,12 @@
 //! Several URLs (instances of one server sharing a store) are used round-robin: upload `i`
 //! goes to URL `i mod n` (`--spread upload`, as a load balancer with affinity), or each of its
 //! requests to the next URL (`--spread request`, one without); GETs go round-robin too.
+//!
+//! The command line takes tusd's Go flag syntax as the server's does (`-timeout=10s` is
+//! `--timeout=10s`, durations like `1m30s`): [`main_with`] is the one entry point of both
+//! binaries.
 
+mod chart;
 mod client;
 mod procfs;
 mod report;
@@ -27,17 +34,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
-use clap::Args;
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::config::{parse_go_bool, parse_go_duration};
 use client::{Conn, Drain, Pattern, PatternBody, Target, UploadAt, describe};
 use procfs::{MachineTicks, Processes};
 use report::{ClientUsage, MachineUsage, ProcessUsage, Report, ServerUsage, Verification};
 use stats::{LatencySummary, Sample, Tally};
-use units::{KIB, MIB, format_bytes, parse_bytes};
+use units::{KIB, MIB, format_bytes, parse_bool, parse_bytes, parse_duration};
 
 /// What to run. Each is a preset of the other flags; flags given explicitly win.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -93,6 +99,68 @@ impl Spread {
     }
 }
 
+// The command line of the load generator: a run (URLs and flags), or a tool on results.
+#[derive(Debug, Parser)]
+#[command(
+    about = "Load generator: tus uploads (any tus server) and downloads, with throughput, latency percentiles, the server's CPU and peak RSS, and verification (see benches/README.md)",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    tool: Option<Tool>,
+    #[command(flatten)]
+    run: BenchArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Tool {
+    /// Draw benches/compare.sh's results (results.jsonl) as an SVG chart: each peer's
+    /// throughput as a ratio to tusd and to the limit, per upload workload, with the min–max
+    /// of its rounds.
+    Chart(chart::ChartArgs),
+}
+
+/// Runs the load generator on the command line `args` (without the program name). `name` is
+/// how it was called (`tusgate bench`, `tusgate-bench`), for the usage line and messages.
+/// Exit status: 0 when every operation succeeded and verified, 1 when not, 2 for a bad
+/// command line (clap's, as every tusgate command).
+pub fn main_with(name: &'static str, args: impl IntoIterator<Item = String>) -> ExitCode {
+    let argv = std::iter::once(name.to_owned()).chain(go_flags(args));
+    let parsed = Cli::command()
+        .bin_name(name)
+        .try_get_matches_from(argv)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    match parsed {
+        Ok(Cli {
+            tool: Some(Tool::Chart(args)),
+            ..
+        }) => chart::run(name, &args),
+        Ok(cli) => run(name, cli.run),
+        Err(e) => e.exit(),
+    }
+}
+
+/// Go's `flag` syntax in clap's: `-name…` becomes `--name…`. Single-letter flags (`-w`, `-n`)
+/// and everything after `--` are left alone.
+fn go_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        match arg.strip_prefix('-') {
+            Some(rest) if rest.len() > 1 && !rest.starts_with('-') => out.push(format!("-{arg}")),
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
 /// `tusgate bench`: measure a tus server (or a download URL) from this machine.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:
@@ -126,14 +194,14 @@ pub struct BenchArgs {
     pub concurrency: Option<usize>,
     /// Stop starting new operations after this long (Go duration, e.g. 10s) instead of after
     /// --count; for downloads and timed-creation uploads.
-    #[arg(short, long, value_parser = parse_go_duration)]
+    #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Create each upload with its first bytes in the POST (creation-with-upload); timed.
     #[arg(long)]
     pub creation_with_upload: bool,
     /// Count each upload's POST in its time (default: only for `small`; otherwise uploads
     /// are created before the clock starts and only PATCHes are timed).
-    #[arg(long, value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, value_parser = parse_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub timed_create: Option<bool>,
     /// Send each upload's bytes at most this fast, per second (`256KiB`).
     #[arg(long, value_parser = parse_bytes)]
@@ -160,10 +228,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Timeout of one request, body included (Go duration).
-    #[arg(long, default_value = "300s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Abort the measured run after this long (Go duration).
-    #[arg(long, default_value = "900s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "900s", value_parser = parse_duration)]
     pub max_time: Duration,
     /// Skip verification entirely (HEAD offsets and sha256).
     #[arg(long)]
@@ -401,12 +469,12 @@ impl Plan {
 }
 
 /// Runs the benchmark described by the arguments; the exit status is 0 only if every
-/// operation succeeded and everything verified.
-pub fn run(args: BenchArgs) -> ExitCode {
+/// operation succeeded and everything verified. `name` prefixes error messages.
+pub fn run(name: &str, args: BenchArgs) -> ExitCode {
     let plan = match Plan::from_args(&args, std::io::stderr().is_terminal()) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("tusgate bench: {e}");
+            eprintln!("{name}: {e}");
             return ExitCode::from(2);
         }
     };
@@ -423,7 +491,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("tusgate bench: cannot start the async runtime: {e}");
+            eprintln!("{name}: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -448,7 +516,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("tusgate bench: {e}");
+            eprintln!("{name}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -1212,18 +1280,11 @@ async fn verify_uploads(plan: &Plan, pattern: &Pattern, uploads: &[UploadAt]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: BenchArgs,
-    }
 
     fn plan(args: &[&str]) -> Result<Plan, String> {
         let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
-        Plan::from_args(&cli.args, false)
+        Plan::from_args(&cli.run, false)
     }
 
     const URL: &str = "http://127.0.0.1:1080/files/";
@@ -1340,32 +1401,75 @@ mod tests {
     }
 
     #[test]
-    fn wired_into_the_tusgate_command_line() {
-        use crate::config::{Cli, Command, normalize_go_args};
+    fn go_flag_syntax() {
         let argv = [
-            "tusgate",
-            "bench",
             URL,
             "-w",
             "small",
             "-n",
             "5",
-            "--size=1MiB",
+            "-size=1MiB",
+            "-timeout",
+            "1m30s",
             "-H",
             "Upload-Metadata: filename YQ==",
-            "--pid",
+            "-pid",
             "1",
             "--json",
+            "-timed-create=false",
         ];
-        let normalized = normalize_go_args(argv.iter().map(|s| (*s).to_owned()));
-        let cli = <Cli as clap::Parser>::try_parse_from(normalized.args).expect("parses");
-        let Some(Command::Bench(args)) = cli.command else {
-            panic!("not the bench command");
-        };
-        let p = Plan::from_args(&args, false).expect("valid");
+        let args = go_flags(argv.iter().map(|s| (*s).to_owned()));
+        assert_eq!(&args[..3], [URL, "-w", "small"], "short flags stay short");
+        let cli = Cli::try_parse_from(std::iter::once("tusgate bench".to_owned()).chain(args))
+            .expect("parses");
+        let p = Plan::from_args(&cli.run, false).expect("valid");
         assert_eq!((p.workload, p.count, p.size), (Workload::Small, 5, 1 << 20));
+        assert_eq!(p.timeout, Duration::from_secs(90));
+        assert_eq!(p.create, Create::Before);
         assert!(p.custom_metadata && p.json);
         assert_eq!(p.pids, [1]);
+        assert_eq!(
+            go_flags(["-x".into(), "--".into(), "-json".into()]),
+            ["-x", "--", "-json"],
+            "nothing after --"
+        );
+    }
+
+    #[test]
+    fn chart_is_a_subcommand_beside_the_urls() {
+        let cli =
+            Cli::try_parse_from(["bench", "chart", "r.jsonl", "-o", "c.svg"]).expect("parses");
+        let Some(Tool::Chart(args)) = cli.tool else {
+            panic!("not the chart: {cli:?}");
+        };
+        assert_eq!(args.results.to_str(), Some("r.jsonl"));
+        assert_eq!(args.output.to_str(), Some("c.svg"));
+        let cli = Cli::try_parse_from(["bench", URL, "-w", "small"]).expect("parses");
+        assert!(cli.tool.is_none());
+        assert!(
+            Cli::try_parse_from(["bench", "chart", "r.jsonl"]).is_err(),
+            "-o is required"
+        );
+        assert!(
+            Cli::try_parse_from(["bench", "-w", "small"]).is_err(),
+            "a URL is required"
+        );
+    }
+
+    /// `tusgate bench --help` (and docs/configuration.md) describes every flag.
+    #[test]
+    fn every_flag_has_a_help_text() {
+        let mut command = Cli::command();
+        command.build();
+        let missing: Vec<String> = std::iter::once(&command)
+            .chain(command.get_subcommands())
+            .flat_map(|c| {
+                c.get_arguments()
+                    .filter(|a| !a.is_hide_set() && a.get_help().is_none())
+                    .map(move |a| format!("{} {}", c.get_name(), a.get_id()))
+            })
+            .collect();
+        assert!(missing.is_empty(), "no doc comment: {missing:?}");
     }
 
     #[test]
