@@ -214,13 +214,30 @@ def metadata_for(upload):
     raise SystemExit(f"tusgate sign upload printed no Upload-Metadata:\n{out}")
 
 
+PORTS_USED = set()
+PORTS_LOCK = threading.Lock()
+
+
+def connect(host, port):
+    """A connection from a client port no earlier request of this run used: the port is how the
+    checker finds a request's response in the trace. (A reused port is closed unused.)"""
+    for _ in range(20):
+        conn = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT)
+        conn.connect()
+        client_port = conn.sock.getsockname()[1]
+        with PORTS_LOCK:
+            if client_port not in PORTS_USED:
+                PORTS_USED.add(client_port)
+                return conn, client_port
+        conn.close()
+    raise SystemExit("no fresh client port in 20 connections")
+
+
 def request(base, method, path, headers, body=b""):
     """One request on its own connection; returns (status, headers, client port)."""
     host, port = base[len("http://") :].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=REQUEST_TIMEOUT)
+    conn, client_port = connect(host, int(port))
     try:
-        conn.connect()
-        client_port = conn.sock.getsockname()[1]
         headers = dict(headers, **{"Tus-Resumable": "1.0.0", "Connection": "close"})
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -655,6 +672,7 @@ def plan(prefix, tokened_only=False):
 
 def run(name, fsync, overwrite, tokened_only=False):
     server = Server(name, fsync, overwrite)
+    PORTS_USED.clear()
     sequential, together = plan(name, tokened_only)
     server.start()
     try:
