@@ -436,10 +436,10 @@ class Trace:
                     self.unlinks.append((c, join(m.group(1), unescape(m.group(2)))))
 
     def response(self, port):
-        """The first write to the socket whose peer is the client's port."""
+        """Every write to the socket whose peer is the client's port (one request per connection,
+        `Connection: close`: exactly one is expected, the response's first bytes)."""
         suffix = f"->127.0.0.1:{port}]"
-        hits = [(c, data) for c, path, data in self.writes if path.endswith(suffix)]
-        return hits
+        return [(c, data) for c, path, data in self.writes if path.endswith(suffix)]
 
 
 # ---------------------------------------------------------------------------------------------
