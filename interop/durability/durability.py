@@ -540,12 +540,17 @@ def check_upload(trace, server, upload):
     )
 
     if upload.key is None:
-        info_rename = last([(c, s, d) for c, s, d in trace.renames if d == info], R)
-        if info_rename is None:
-            return missing(upload, f"no rename to {info} before the response")
-        rn = info_rename[0]
-        info_sync = synced_between(trace, info, rn.exit, R)
-        if info_sync is None:
+        # `.info` is named by its creation (written in place) or by a rename of `.info.tmp`.
+        named = [(c, "renamed") for c, s, d in trace.renames if d == info]
+        named += [(c, "created") for c, p in trace.creates if p == info]
+        named = last(sorted(named, key=lambda item: item[0].exit), R)
+        if named is None:
+            return missing(upload, f"{info} neither created nor renamed into place before the response")
+        rn, how = named
+        info_write = last([(c, p) for c, p, _ in trace.writes if p == info and c.entry > rn.entry], R)
+        written = max(rn.exit, info_write[0].exit if info_write else rn.exit)
+        info_sync = synced_between(trace, info, written, R)
+        if info_sync is None and how == "renamed":
             tmp_write = last([(c, p) for c, p, _ in trace.writes if p == tmp], rn.entry)
             if tmp_write is not None:
                 info_sync = synced_between(trace, tmp, tmp_write[0].exit, rn.entry)
@@ -553,8 +558,8 @@ def check_upload(trace, server, upload):
             upload,
             "info-synced",
             info_sync,
-            lambda s: f".info renamed {rn.where()}, {s.name}(.info) {s.where()}",
-            f"the .info renamed into place at {rn.where()} is never fdatasynced "
+            lambda s: f".info {how} {rn.where()}, {s.name}(.info) {s.where()}",
+            f"the .info {how} at {rn.where()} is never fdatasynced (after its last write) "
             f"before the response ({resp.where()})",
         )
         changed = max(created[0].exit, rn.exit)
@@ -564,8 +569,8 @@ def check_upload(trace, server, upload):
             synced_between(trace, server.upload_dir, changed, R),
             lambda s: f"fsync(upload dir) {s.where()} by pid {s.pid}",
             f"no fsync of the upload directory began after the data file's creation "
-            f"({created[0].where()}) and .info's rename ({rn.where()}) and ended before the "
-            f"response ({resp.where()})",
+            f"({created[0].where()}) and .info's last naming ({how} {rn.where()}) and ended before "
+            f"the response ({resp.where()})",
         )
         check_dirs_created(trace, upload, [data, info], R)
         upload.evidence.append(f"{upload.expected_status} written {resp.where()}")
