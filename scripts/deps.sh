@@ -13,7 +13,8 @@ need node
 need npm
 
 # chromium: interop/tls drives Debian's build with playwright-core (no browser download).
-apt_packages=(nginx-light curl openssl chromium)
+# strace: interop/durability checks the order of tusgate's syncs in a trace.
+apt_packages=(nginx-light curl openssl chromium strace)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -55,6 +55,7 @@ stage "nginx differential (secure_link downloads)" env TUSGATE_BIN="$tusgate" ba
 stage "S3 end to end on moto and SeaweedFS (tus-js-client, SIGKILL, S3 outage, two instances, expiry, trust, newest wins)" env TUSGATE_BIN="$tusgate" bash interop/s3/run.sh
 stage "scale-out (3 instances on one bucket, SeaweedFS and moto: hopping requests, SIGKILL, SIGSTOP mid-PATCH, S3 outage, completion race)" env TUSGATE_BIN="$tusgate" bash interop/scaleout/run.sh
 stage "chaos (resets, SIGKILL, full disk)" env TUSGATE_BIN="$tusgate" bash interop/chaos/run.sh
+stage "durability (syscall order: every completed upload fsynced before its response)" env TUSGATE_BIN="$tusgate" bash interop/durability/run.sh
 stage "deployment (nginx/ proxy for real, Dockerfile and compose statically)" env TUSGATE_BIN="$tusgate" bash interop/deploy/run.sh
 stage "hooks (differential vs tusd v2.10.1, reject/ChangeFileInfo/StopUpload/endpoint down, tokens + hooks, granite's FastAPI handler under uvicorn)" \
     env TUSGATE_BIN="$tusgate" bash interop/hooks/run.sh

@@ -107,8 +107,9 @@ impl LocalStore {
         fsync: FsyncPolicy,
         overwrite: Overwrite,
     ) -> io::Result<Self> {
-        fs::create_dir_all(upload_dir)?;
-        fs::create_dir_all(assets_dir)?;
+        let durable = fsync != FsyncPolicy::Never;
+        create_dirs(upload_dir, durable)?;
+        create_dirs(assets_dir, durable)?;
         let dir_lock = lock_directory(upload_dir)?;
         let upload_dir_sync = DirSync::new(File::open(upload_dir)?.into());
         // Absolute once, here: `.info` records absolute paths (as tusd's does), and resolving a
@@ -977,6 +978,20 @@ const EISDIR: i32 = 21;
 const ELOOP: i32 = 40;
 const ENOTEMPTY: i32 = 39;
 const ENAMETOOLONG: i32 = 36;
+
+/// `create_dir_all`, and when `durable` each directory it created is fsynced into its parent:
+/// an upload directory made at first start is as much part of a completed upload as the
+/// upload's own entries in it, and a power cut could otherwise lose it with all it holds.
+fn create_dirs(path: &Path, durable: bool) -> io::Result<()> {
+    let path = std::path::absolute(path)?;
+    // Outermost last; a concurrent creator only makes an fsync redundant.
+    let missing: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
+    fs::create_dir_all(&path)?;
+    if durable {
+        missing.iter().rev().try_for_each(|dir| sync_parent(dir))?;
+    }
+    Ok(())
+}
 
 fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {
