@@ -908,18 +908,23 @@ fn place(
     durable: bool,
 ) -> io::Result<()> {
     match overwrite {
-        Overwrite::Replace => rustix::fs::renameat(&from_dir, from, dir, name)?,
+        Overwrite::Replace => {
+            rustix::fs::renameat(&from_dir, from, dir, name)?;
+            if durable {
+                rustix::fs::fsync(dir)?;
+            }
+        }
         Overwrite::Keep => {
             rustix::fs::linkat(&from_dir, from, dir, name, AtFlags::empty())?;
+            // The asset's name is on disk before the upload's goes. The unlink then changes
+            // only the upload's directory: a crash that undoes it leaves a second name of the
+            // published file, which startup recognises (same inode) and removes.
             if durable {
                 rustix::fs::fsync(dir)?;
             }
             failpoint::hit("publish:linked");
             rustix::fs::unlinkat(&from_dir, from, AtFlags::empty())?;
         }
-    }
-    if durable {
-        rustix::fs::fsync(dir)?;
     }
     Ok(())
 }
