@@ -4,6 +4,7 @@
 # 2-core machine), the S3 server's own CPU (it shares the cores), and peak RSS per run.
 #
 #   benches/s3.sh                       # defaults: 4 configurations × 3 rounds, ~8 min on 2 shared cores
+#   CONFIGS="tusgate1 tusgate1u tusd" ROUNDS=5 WORKLOADS="par8 one8 one32" benches/s3.sh   # signing
 #   ROUNDS=1 PAR_SIZE=16MiB ONE_SIZE=8MiB SMALL_N=100 benches/s3.sh    # smoke run, ~1-2 min
 #   UPDATE_README=1 benches/s3.sh       # also write the table into benches/README.md
 #   CONFIGS="tusgate1 tusgate3 tusgate3r tusd tusd_nohash" benches/s3.sh
@@ -11,7 +12,11 @@
 #
 # Configurations (CONFIGS, in this order within a round; the first one rotates every round):
 #   tusgate1 / tusgate2 / tusgate3  1, 2, 3 tusgate instances sharing one bucket; the load
-#                  generator gives upload i to instance i mod n (`--spread upload`)
+#                  generator gives upload i to instance i mod n (`--spread upload`). Defaults, so
+#                  `--s3-payload-signing auto`: SeaweedFS is reached over plain http, so every
+#                  part is SHA-256-hashed for the request signature
+#   tusgate1u      1 instance with `--s3-payload-signing off` (UNSIGNED-PAYLOAD: what `auto`
+#                  does over https)
 #   tusgate3r      3 instances, each request to the next instance (`--spread request`: a load
 #                  balancer without affinity, every upload continued by other instances)
 #   tusd           tusd v2.10.1 -s3-bucket -s3-endpoint, defaults (50 MiB parts in temp files,
@@ -70,7 +75,7 @@ log() { echo "[$(date +%H:%M:%S) +$((SECONDS - START))s] $*" >&2; }
 # ---------------------------------------------------------------- outside: build, then SeaweedFS
 if [[ -z "${S3BENCH_INNER:-}" ]]; then
     for c in $CONFIGS; do
-        case $c in tusgate1 | tusgate2 | tusgate3 | tusgate3r | tusd | tusd_nohash) ;;
+        case $c in tusgate1 | tusgate1u | tusgate2 | tusgate3 | tusgate3r | tusd | tusd_nohash) ;;
             *) echo "s3.sh: unknown configuration $c (CONFIGS)" >&2; exit 2 ;; esac
     done
     for w in $WORKLOADS; do
@@ -202,7 +207,7 @@ start_config() {
     local config=$1 bucket=$2 dir=$3 logname=$4 n=1 i pid url log
     URLS=(); SPIDS=(); SPREAD=upload
     case $config in
-        tusgate1) n=1 ;; tusgate2) n=2 ;; tusgate3) n=3 ;; tusgate3r) n=3; SPREAD=request ;;
+        tusgate1 | tusgate1u) n=1 ;; tusgate2) n=2 ;; tusgate3) n=3 ;; tusgate3r) n=3; SPREAD=request ;;
         tusd | tusd_nohash) n=1 ;;
         *) log "unknown configuration $config"; return 1 ;;
     esac
@@ -212,11 +217,13 @@ start_config() {
         rm -f "$log"
         case $config in
             tusgate*)
+                local extra=()
+                [[ $config == tusgate1u ]] && extra=(--s3-payload-signing off)
                 # Instances sharing a bucket need the same secrets, or none: tokenless here.
                 # shellcheck disable=SC2086
                 TMPDIR="$dir/$i/tmp" "$TUSGATE" --host 127.0.0.1 --port 0 --upload-dir "$dir/$i" \
                     --allow-uploads-without-token --verbose=false --s3-bucket "$bucket" \
-                    $TUSGATE_ARGS >"$log" 2>&1 &
+                    "${extra[@]}" $TUSGATE_ARGS >"$log" 2>&1 &
                 ;;
             tusd*)
                 local extra=()

@@ -15,7 +15,8 @@ runs = [json.loads(line) for line in open(results) if line.strip()]
 present = {r["config"] for r in runs}
 configs = [c for c in configs if c in present]
 
-NAMES = {"tusgate1": "**tusgate ×1**", "tusgate2": "tusgate ×2", "tusgate3": "tusgate ×3",
+NAMES = {"tusgate1": "**tusgate ×1**", "tusgate1u": "tusgate ×1, unsigned", "tusgate2": "tusgate ×2",
+         "tusgate3": "tusgate ×3",
          "tusgate3r": "tusgate ×3, per request", "tusd": "tusd 2.10", "tusd_nohash": "tusd, no hashes"}
 LABELS = {"par8": "concurrent uploads", "one8": "8 uploads at once, one PATCH each",
           "one32": "32 uploads at once, one PATCH each", "small": "small uploads"}
@@ -135,7 +136,8 @@ def ratio(a, b):
 
 
 pairs = [(a, b, f"{NAMES[a].strip('*')} ÷ {NAMES[b].strip('*')}") for a, b in
-         [("tusgate1", "tusd"), ("tusgate1", "tusd_nohash"), ("tusgate2", "tusgate1"),
+         [("tusgate1", "tusd"), ("tusgate1", "tusd_nohash"), ("tusgate1u", "tusd"), ("tusgate1u", "tusgate1"),
+          ("tusgate2", "tusgate1"),
           ("tusgate3", "tusgate1"), ("tusgate3r", "tusgate3")] if a in configs and b in configs]
 header = ["workload", "metric"] + [NAMES[c] for c in configs] + [p[2] for p in pairs]
 lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

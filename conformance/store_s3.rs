@@ -2,7 +2,7 @@
 //! cases the local store passes in its unit tests. The server comes from the environment
 //! (`scripts/with-moto.sh` starts moto and sets it); a missing server is a failure, not a skip.
 
-use tusgate::storage::s3::{S3Config, S3Store};
+use tusgate::storage::s3::{PayloadSigning, S3Config, S3Store};
 use tusgate::tokens::Secret;
 
 fn required(name: &str) -> String {
@@ -24,6 +24,13 @@ fn config(prefix: &str) -> S3Config {
         create_bucket: true,
         overwrite: tusgate::storage::Overwrite::Replace,
         single_instance: false,
+        // The suite runs with each setting (plain http: `auto` signs).
+        payload_signing: match std::env::var("TUSGATE_S3_PAYLOAD_SIGNING").as_deref() {
+            Ok("on") => PayloadSigning::On,
+            Ok("off") => PayloadSigning::Off,
+            Ok("auto") | Err(_) => PayloadSigning::Auto,
+            Ok(other) => panic!("TUSGATE_S3_PAYLOAD_SIGNING={other}: auto, on or off"),
+        },
         // Two parts: less than one upload's pipeline (a part filling, two in flight), so
         // every multi-part write also waits for its own parts to release the budget.
         max_buffer: 10 << 20,

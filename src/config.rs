@@ -16,7 +16,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cors::CorsConfig;
 use crate::download::AssetsConfig;
-use crate::storage::s3::S3Config;
+use crate::storage::s3::{PayloadSigning, S3Config};
 use crate::storage::{FsyncPolicy, Overwrite};
 use crate::tokens::{Prefixes, Secret, UploadTokens};
 
@@ -322,6 +322,7 @@ every upload holds one whole part in memory before sending it",
                     max_buffer,
                     overwrite: args.overwrite,
                     single_instance: args.s3_single_instance,
+                    payload_signing: args.s3_payload_signing,
                 })
             }
         };
@@ -758,6 +759,19 @@ pub struct ServeArgs {
     /// B2), which tusgate otherwise refuses because instances sharing them cannot be fenced.
     #[arg(long, env = "TUSGATE_S3_SINGLE_INSTANCE", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "S3 storage")]
     pub s3_single_instance: bool,
+    /// Whether S3 request signatures cover the body (x-amz-content-sha256): `auto` signs over
+    /// plain http, where the signature is the only check that the bytes reach the store
+    /// unchanged (if the store checks it: AWS S3 and MinIO do; SeaweedFS 4.48 and moto do not), and
+    /// not over https, where TLS protects them (AWS's SDKs do the same). Signing costs a
+    /// SHA-256 of every part.
+    #[arg(
+        long,
+        env = "TUSGATE_S3_PAYLOAD_SIGNING",
+        value_enum,
+        default_value = "auto",
+        help_heading = "S3 storage"
+    )]
+    pub s3_payload_signing: PayloadSigning,
 
     // --- Upload tokens ---
     /// HMAC-SHA256 secret of upload tokens (granite-assets `upload_secret`).
@@ -1290,6 +1304,26 @@ mod tests {
         let error = serve(&["-s3-max-buffer=8388607"]).expect_err("below one part");
         assert!(error.contains("--s3-max-buffer (8388607)"), "{error}");
         assert!(serve(&["-s3-max-buffer=-1"]).is_err());
+    }
+
+    #[test]
+    fn s3_payloads_are_signed_over_plain_http_only_by_default() {
+        let signing = |extra: &[&str]| {
+            let mut args = vec!["tusd", "-allow-uploads-without-token", "-s3-bucket=b"];
+            args.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(normalize(&args).args).expect("parses");
+            let s3 = Config::from_args(&cli.serve)
+                .expect("valid")
+                .s3
+                .expect("s3");
+            s3.payload_signing
+        };
+        assert_eq!(signing(&[]), PayloadSigning::Auto);
+        assert!(PayloadSigning::Auto.signs(false) && !PayloadSigning::Auto.signs(true));
+        assert_eq!(signing(&["--s3-payload-signing=off"]), PayloadSigning::Off);
+        assert!(!PayloadSigning::Off.signs(false));
+        assert_eq!(signing(&["--s3-payload-signing", "on"]), PayloadSigning::On);
+        assert!(PayloadSigning::On.signs(true));
     }
 
     #[test]

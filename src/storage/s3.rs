@@ -23,7 +23,8 @@
 //! PATCHes together by `--s3-max-buffer` (the [`Budget`]: a part's bytes are reserved before it
 //! is filled and released when S3 has it; see `budget.rs`). No temporary files. The object is written only after the last byte is committed: in one PUT if the upload
 //! never filled a part, otherwise by completing the multipart upload. No checksum headers (B2
-//! rejects them) and no bulk delete (GCS lacks it).
+//! rejects them) and no bulk delete (GCS lacks it). Request bodies are covered by the SigV4
+//! signature over plain http and not over https ([`PayloadSigning`], `--s3-payload-signing`).
 //!
 //! # Several instances on one bucket
 //!
@@ -136,6 +137,36 @@ pub struct S3Config {
     pub single_instance: bool,
     /// Most bytes of parts held in memory by all uploads together (`--s3-max-buffer`).
     pub max_buffer: u64,
+    /// Whether request signatures cover the body (`--s3-payload-signing`).
+    pub payload_signing: PayloadSigning,
+}
+
+/// Whether a request's SigV4 signature covers its body (`x-amz-content-sha256`), and so lets a
+/// store that checks it refuse bytes changed on the way. Signing costs a SHA-256 of every part
+/// here; over https, TLS already protects the body, and AWS's SDKs send `UNSIGNED-PAYLOAD`
+/// there. Requests sent as presigned URLs (the multipart completion, bucket creation) are
+/// never payload-signed: presigned URLs cannot be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PayloadSigning {
+    /// Signed over plain http (the signature is the only integrity check on the way), unsigned
+    /// over https.
+    #[default]
+    Auto,
+    /// Always signed.
+    On,
+    /// Never signed (`UNSIGNED-PAYLOAD`).
+    Off,
+}
+
+impl PayloadSigning {
+    /// Whether bodies sent to an endpoint reached over https (`tls`) or plain http are signed.
+    pub fn signs(self, tls: bool) -> bool {
+        match self {
+            PayloadSigning::Auto => !tls,
+            PayloadSigning::On => true,
+            PayloadSigning::Off => false,
+        }
+    }
 }
 
 /// An upload's backend state, stored in its `.info` under `TusgateBackend`.
@@ -1580,6 +1611,18 @@ fn build(config: &S3Config, patient: bool) -> Result<AmazonS3, String> {
         retry_timeout: Duration::from_secs(if patient { 30 } else { 5 }),
         ..RetryConfig::default()
     };
+    // `None`: AWS itself, always https.
+    let endpoint = config.endpoint.as_ref().map(|endpoint| {
+        if endpoint.contains("://") {
+            endpoint.clone()
+        } else {
+            format!(
+                "{}://{endpoint}",
+                if config.use_ssl { "https" } else { "http" }
+            )
+        }
+    });
+    let tls = endpoint.as_ref().is_none_or(|e| e.starts_with("https://"));
     let mut builder = AmazonS3Builder::new()
         .with_client_options(client)
         .with_bucket_name(&config.bucket)
@@ -1587,10 +1630,7 @@ fn build(config: &S3Config, patient: bool) -> Result<AmazonS3, String> {
         .with_retry(retry)
         // GCS has no DeleteObjects, and B2 rejects its checksum header.
         .with_disable_bulk_delete(true)
-        // No SHA-256 of every part for the request signature: it was half of tusgate's CPU on
-        // S3 uploads (benches/s3.sh, perf). TLS (or the loopback) protects the bytes in transit,
-        // as with tusd's -s3-disable-content-hashes.
-        .with_unsigned_payload(true);
+        .with_unsigned_payload(!config.payload_signing.signs(tls));
     match (&config.access_key, &config.secret_key) {
         (Some(key), Some(secret)) => {
             let secret = String::from_utf8(secret.expose().to_vec())
@@ -1602,16 +1642,8 @@ fn build(config: &S3Config, patient: bool) -> Result<AmazonS3, String> {
         // Without keys the AWS SDK chain would probe instance metadata: slow and confusing off AWS.
         _ => return Err("set STORAGE_ACCESS_KEY and STORAGE_SECRET_KEY for the S3 backend".into()),
     }
-    match &config.endpoint {
+    match endpoint {
         Some(endpoint) => {
-            let endpoint = if endpoint.contains("://") {
-                endpoint.clone()
-            } else {
-                format!(
-                    "{}://{endpoint}",
-                    if config.use_ssl { "https" } else { "http" }
-                )
-            };
             builder = builder
                 .with_allow_http(endpoint.starts_with("http://"))
                 .with_endpoint(endpoint)
