@@ -2,8 +2,8 @@
 //! them, and a directory's entries by a group commit that concurrent completions share.
 //!
 //! Every completed upload needs its bytes, its state (`.info`) and both names on disk before
-//! its last response. The two files are the upload's own: they are synced together in one
-//! hand-off to a blocking thread ([`sync_files`]). The upload directory is everybody's: instead
+//! its last response. The two files are the upload's own: the blocking thread that completes
+//! the upload syncs them ([`sync_paths`]). The upload directory is everybody's: instead
 //! of one `fsync` of it per completion, [`DirSync`] lets a completion return as soon as *any*
 //! fsync of the directory that started after its own change has finished, so sixteen
 //! completions arriving together cost one or two directory fsyncs, not sixteen.
@@ -20,73 +20,73 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// `fdatasync`s each file (its bytes and the metadata needed to read them back), off the async
-/// threads, in one hand-off.
-pub(crate) async fn sync_files(files: Vec<OwnedFd>) -> io::Result<()> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    match tokio::task::spawn_blocking(move || {
-        files
-            .iter()
-            .try_for_each(|fd| rustix::fs::fdatasync(fd).map_err(io::Error::from))
-    })
-    .await
-    {
-        Ok(result) => result,
-        Err(e) => Err(io::Error::other(e)),
-    }
+/// `fdatasync`s each file: its bytes and the metadata needed to read them back. Blocking.
+pub(crate) fn sync_files<'a>(files: impl IntoIterator<Item = &'a OwnedFd>) -> io::Result<()> {
+    files
+        .into_iter()
+        .try_for_each(|fd| rustix::fs::fdatasync(fd).map_err(io::Error::from))
+}
+
+/// Opens the named files and [`sync_files`] them. Blocking.
+pub(crate) fn sync_paths(paths: &[PathBuf]) -> io::Result<()> {
+    let files = paths
+        .iter()
+        .map(|path| std::fs::File::open(path).map(OwnedFd::from))
+        .collect::<io::Result<Vec<_>>>()?;
+    sync_files(&files)
 }
 
 /// Group commit of one directory's entries (the upload directory: every creation, state
-/// replacement and completion changes it).
+/// replacement and completion changes it). Cheap to clone; clones share the group.
+#[derive(Debug, Clone)]
+pub(crate) struct DirSync(Arc<Group>);
+
 #[derive(Debug)]
-pub(crate) struct DirSync {
-    dir: std::sync::Arc<OwnedFd>,
+struct Group {
+    dir: OwnedFd,
     /// Tickets handed out: a caller takes one after making its change.
     requested: AtomicU64,
     /// Every ticket up to this one is covered by an fsync that has succeeded.
     synced: AtomicU64,
-    /// One fsync of the directory at a time; the waiters behind it are the next group.
-    running: tokio::sync::Mutex<()>,
+    /// One fsync of the directory at a time; the callers queued behind it are the next group.
+    running: Mutex<()>,
 }
 
 impl DirSync {
     pub(crate) fn new(dir: OwnedFd) -> Self {
-        DirSync {
-            dir: std::sync::Arc::new(dir),
+        DirSync(Arc::new(Group {
+            dir,
             requested: AtomicU64::new(0),
             synced: AtomicU64::new(0),
-            running: tokio::sync::Mutex::new(()),
-        }
+            running: Mutex::new(()),
+        }))
     }
 
     /// Returns once the directory's entries as they were when this was called are on disk.
-    pub(crate) async fn sync(&self) -> io::Result<()> {
-        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        let _turn = self.running.lock().await;
-        if self.synced.load(Ordering::SeqCst) >= ticket {
+    /// Blocking: called on the blocking thread that made the change, so a completion costs one
+    /// hand-off from the async threads, not one per file and one for the directory.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        let group = &*self.0;
+        let ticket = group.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = group.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if group.synced.load(Ordering::SeqCst) >= ticket {
             return Ok(()); // someone's fsync started after our change and succeeded
         }
         // Every ticket taken so far belongs to a change made before the fsync below starts.
-        let covers = self.requested.load(Ordering::SeqCst);
-        let dir = std::sync::Arc::clone(&self.dir);
-        match tokio::task::spawn_blocking(move || rustix::fs::fsync(&*dir)).await {
-            Ok(Ok(())) => {
-                self.synced.fetch_max(covers, Ordering::SeqCst);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(io::Error::other(e)),
-        }
+        let covers = group.requested.load(Ordering::SeqCst);
+        rustix::fs::fsync(&group.dir)?;
+        group.synced.fetch_max(covers, Ordering::SeqCst);
+        Ok(())
     }
 
-    /// How many fsyncs a run needed, for tests: `synced` only moves when one succeeds.
+    /// Tickets covered by successful fsyncs, for tests.
     #[cfg(test)]
     fn covered(&self) -> u64 {
-        self.synced.load(Ordering::SeqCst)
+        self.0.synced.load(Ordering::SeqCst)
     }
 }
 
@@ -95,59 +95,58 @@ mod tests {
     use super::*;
     use std::fs::File;
     use std::io::Write as _;
-    use std::sync::Arc;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_completions_share_directory_fsyncs() {
+    #[test]
+    fn concurrent_completions_share_directory_fsyncs() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let group = Arc::new(DirSync::new(File::open(dir.path()).expect("dir").into()));
-        let mut tasks = Vec::new();
-        for i in 0..64u8 {
-            let group = Arc::clone(&group);
-            let path = dir.path().join(format!("f{i}"));
-            tasks.push(tokio::spawn(async move {
-                let mut file = File::create(&path)?;
-                file.write_all(&[i; 10_000])?;
-                sync_files(vec![file.into()]).await?;
-                group.sync().await
-            }));
+        let group = DirSync::new(File::open(dir.path()).expect("dir").into());
+        let threads: Vec<_> = (0..32u8)
+            .map(|i| {
+                let group = group.clone();
+                let path = dir.path().join(format!("f{i}"));
+                std::thread::spawn(move || -> io::Result<()> {
+                    let mut file = File::create(&path)?;
+                    file.write_all(&[i; 10_000])?;
+                    sync_files([&OwnedFd::from(file)])?;
+                    group.sync()
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("join").expect("synced");
         }
-        for task in tasks {
-            task.await.expect("join").expect("synced");
-        }
-        assert_eq!(group.covered(), 64, "the last fsync covers every ticket");
+        assert_eq!(group.covered(), 32, "the last fsync covers every ticket");
     }
 
-    #[tokio::test]
-    async fn a_caller_waits_for_an_fsync_that_started_after_it_asked() {
+    #[test]
+    fn a_caller_waits_for_an_fsync_that_started_after_it_asked() {
         // The second caller's change came after the first fsync: that fsync does not cover
         // it, so the second call runs one of its own.
         let dir = tempfile::tempdir().expect("tempdir");
         let group = DirSync::new(File::open(dir.path()).expect("dir").into());
-        group.sync().await.expect("first");
+        group.sync().expect("first");
         assert_eq!(group.covered(), 1);
-        group.sync().await.expect("second");
+        group.sync().expect("second");
         assert_eq!(group.covered(), 2, "a later change needs a later fsync");
     }
 
-    #[tokio::test]
-    async fn a_failed_fsync_is_reported_and_covers_nothing() {
+    #[test]
+    fn a_failed_fsync_is_reported_and_covers_nothing() {
         // fsync of a socket is EINVAL.
         let (socket, _peer) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let group = DirSync::new(socket.into());
-        assert!(group.sync().await.is_err());
+        assert!(group.sync().is_err());
         assert_eq!(group.covered(), 0);
-        assert!(group.sync().await.is_err(), "the next caller tries again");
+        assert!(group.sync().is_err(), "the next caller tries again");
     }
 
-    #[tokio::test]
-    async fn sync_files_reports_the_first_error() {
+    #[test]
+    fn sync_files_reports_the_first_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = File::create(dir.path().join("f")).expect("create");
-        sync_files(vec![file.try_clone().expect("dup").into()])
-            .await
-            .expect("a file syncs");
+        let file = OwnedFd::from(File::create(dir.path().join("f")).expect("create"));
+        sync_files([&file]).expect("a file syncs");
         let (socket, _peer) = std::os::unix::net::UnixStream::pair().expect("socketpair");
-        assert!(sync_files(vec![file.into(), socket.into()]).await.is_err());
+        assert!(sync_files([&file, &OwnedFd::from(socket)]).is_err());
+        assert!(sync_paths(&[dir.path().join("missing")]).is_err());
     }
 }

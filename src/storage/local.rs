@@ -40,7 +40,7 @@ use bytes::Bytes;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use tokio::task::JoinHandle;
 
-use super::durable::{DirSync, sync_files};
+use super::durable::{DirSync, sync_files, sync_paths};
 use super::{
     ByteSource, ByteStream, Completion, FsyncPolicy, Overwrite, ReadObject, Readable, Result,
     StorageError, Store, next_chunk, ready_chunk, tusd_info,
@@ -180,24 +180,16 @@ impl LocalStore {
         let bytes = tusd_info::encode(info, self.storage_map(&info.id));
         let path = self.info_path(&info.id);
         if durable {
-            blocking(move || replace_file(&path, &bytes, true)).await?;
-            self.upload_dir_sync.sync().await?;
+            let dir = self.upload_dir_sync.clone();
+            blocking(move || {
+                replace_file(&path, &bytes, true)?;
+                dir.sync()
+            })
+            .await?;
         } else {
             quick(|| replace_file(&path, &bytes, false))?;
         }
         Ok(())
-    }
-
-    /// fdatasyncs the named files, opened here (a missing one is `NotFound`).
-    async fn sync_paths(&self, paths: &[PathBuf]) -> Result<()> {
-        let files = quick(|| {
-            paths
-                .iter()
-                .map(|path| File::open(path).map(OwnedFd::from))
-                .collect::<io::Result<Vec<_>>>()
-        })
-        .map_err(not_found)?;
-        Ok(sync_files(files).await?)
     }
 
     /// Moves the completed data file to its target (see the module doc for the steps).
@@ -209,7 +201,10 @@ impl LocalStore {
         if info.phase == Phase::Receiving {
             // The bytes first, then the state that says they are all there.
             if durable {
-                self.sync_paths(&[self.data_path(&info.id)]).await?;
+                let data = [self.data_path(&info.id)];
+                blocking(move || sync_paths(&data))
+                    .await
+                    .map_err(not_found)?;
             }
             info.phase = Phase::Publishing;
             self.write_info(info, durable).await?;
@@ -383,7 +378,7 @@ impl Store for LocalStore {
             return Ok(0);
         }
         if fsync == FsyncPolicy::Always && written > 0 {
-            sync_files(vec![file.into()]).await?;
+            blocking(move || sync_files([&OwnedFd::from(file)])).await?;
         }
         Ok(written)
     }
@@ -415,9 +410,14 @@ impl Store for LocalStore {
             self.publish(info).await?;
         } else if self.fsync != FsyncPolicy::Never {
             // All of the upload: its bytes, the state written at its creation, and both names.
-            self.sync_paths(&[self.data_path(&info.id), self.info_path(&info.id)])
-                .await?;
-            self.upload_dir_sync.sync().await?;
+            let files = [self.data_path(&info.id), self.info_path(&info.id)];
+            let dir = self.upload_dir_sync.clone();
+            blocking(move || {
+                sync_paths(&files)?;
+                dir.sync()
+            })
+            .await
+            .map_err(not_found)?;
         }
         Ok(Completion::Finished)
     }
