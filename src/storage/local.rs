@@ -50,9 +50,15 @@ use crate::failpoint;
 use crate::upload::{Phase, UploadId, UploadInfo};
 
 /// A write batch goes to the disk once it holds this much, or as soon as the body has nothing
-/// more ready: fast bodies are written in large vectored writes, slow ones without holding
-/// their bytes in memory.
-const WRITE_BATCH_BYTES: usize = 2 << 20;
+/// more ready: fast bodies are written in few syscalls, slow ones without holding their bytes
+/// in memory. Small on purpose: a frame dropped right after its write lets hyper reuse its
+/// read buffer (a fast HTTP/1 body's frames are hyper's reads of up to ~400 KiB, so each is
+/// written alone; HTTP/2's 16 KiB frames are still gathered). Holding 2 MiB of frames made
+/// hyper allocate a fresh buffer per read and glibc hand the freed memory back to the kernel,
+/// so later reads faulted in fresh pages, which are slow on this machine: 1 GiB in 8 MiB
+/// PATCHes took 34-38k page faults with 2 MiB batches, 7.5k with 256 KiB (`perf stat`,
+/// -fsync=never; benches/README.md).
+const WRITE_BATCH_BYTES: usize = 256 << 10;
 /// `writev` takes at most 1024 buffers (IOV_MAX).
 const WRITE_BATCH_FRAMES: usize = 512;
 /// Reads for GET are this large; one is always in flight ahead of the network.
