@@ -12,6 +12,7 @@ pub mod s3;
 #[doc(hidden)]
 pub mod suite;
 pub mod tusd_info;
+pub mod writeback;
 
 use std::fmt;
 use std::io;
