@@ -790,10 +790,13 @@ def check_runtime_settings(project: Project) -> str:
     for label in ("title", "description", "version", "revision", "licenses", "created"):
         if f"org.opencontainers.image.{label}" not in labels:
             problems.append(f"missing LABEL org.opencontainers.image.{label}")
-    version = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]["version"]
+    manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    version = manifest["package"]["version"]
     if rt["args"].get("VERSION") != version:
         problems.append(f"ARG VERSION={rt['args'].get('VERSION')!r} but Cargo.toml says {version}")
-    lic = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"].get("license")
+    lic = manifest["package"].get("license")
+    if isinstance(lic, dict) and lic.get("workspace"):  # `license.workspace = true`
+        lic = manifest.get("workspace", {}).get("package", {}).get("license")
     if lic and labels.get("org.opencontainers.image.licenses") != lic:
         problems.append(f"licenses label differs from Cargo.toml ({lic})")
     # rustls with the platform's roots (S3 over https) reads the system CA bundle, which
