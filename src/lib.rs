@@ -20,7 +20,8 @@
 //! - [`upload`]: what an upload is, and [`upload::lock`], the per-upload lock with hand-over;
 //! - [`storage`]: the `Store` trait every backend implements; [`storage::local`], the disk
 //!   backend in tusd's filestore layout with atomic publish into `<visibility>/<key>` (one
-//!   process per directory); and [`storage::s3`], where the bucket's conditional writes fence
+//!   process per directory; `storage::durable` group-commits its fsyncs and
+//!   [`storage::writeback`] starts writeback while a body streams); and [`storage::s3`], where the bucket's conditional writes fence
 //!   instances sharing it, so any instance can serve any request of any upload.
 //!
 //! The download path: [`download`] checks nginx `secure_link` tokens ([`download::secure_link`])
