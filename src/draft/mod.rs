@@ -7,10 +7,14 @@
 //! dispatch; the name says what this code is until then.
 //!
 //! What it owns: the draft's wire format (pure: [`sf`] for RFC 9651 structured fields,
-//! [`headers`] for the draft's fields, [`problem`] for RFC 9457 problem documents).
+//! [`headers`] for the draft's fields, [`problem`] for RFC 9457 problem documents) and the
+//! classification of a draft request into an operation ([`request`]).
 //!
 //! STATUS (issue 13, branch `ietf-draft`, to be continued):
-//! - done: step 1, the pure parsing and problem documents, unit tested;
+//! - done: step 1, the pure parsing and problem documents, and the pure request
+//!   classification (creation by POST on the collection only; PUT/PATCH creation, which the
+//!   draft allows, is not offered: PATCH on an upload is append, and no client we target
+//!   creates by PUT), all unit tested;
 //! - not done: the handlers (creation, offset retrieval, append, cancel, OPTIONS) over
 //!   `src/lifecycle` and their routing in `src/app.rs`; the token carried in `Upload-Metadata`
 //!   as an extension; `Content-Type`/`Content-Disposition` → asset type and filename; the
@@ -19,7 +23,10 @@
 //! - open: the current draft (-15) defines no "completed upload" problem type (drafts -04
 //!   on mention one in their change logs); appending to a completed upload is for the
 //!   handlers to decide (the draft allows replaying the final response).
+//! - open: OPTIONS *with* `Upload-Complete` is classified 405 (it would be a creation with
+//!   no content by OPTIONS; the draft only defines discovery without it).
 
 pub mod headers;
 pub mod problem;
+pub mod request;
 pub mod sf;
