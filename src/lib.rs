@@ -42,6 +42,7 @@ pub mod app;
 pub mod config;
 pub mod cors;
 pub mod download;
+pub mod draft;
 pub mod error;
 pub mod failpoint;
 pub mod hooks;
