@@ -46,6 +46,7 @@ pub mod draft;
 pub mod error;
 pub mod failpoint;
 pub mod hooks;
+pub mod interim;
 pub mod janitor;
 pub mod keys;
 pub mod lifecycle;
