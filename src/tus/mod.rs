@@ -8,7 +8,10 @@
 //! 5. routing: the collection takes POST, an upload takes HEAD/PATCH/GET/DELETE, anything
 //!    else is 405.
 //!
-//! Every response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
+//! A request with `Upload-Draft-Interop-Version` is the IETF draft's, served by
+//! [`crate::draft`] after step 2 (no method override, no `Tus-Resumable`).
+//!
+//! Every tus 1.0 response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
 //! and the CORS headers when the request had an allowed `Origin`.
 
 mod delete;
@@ -27,7 +30,9 @@ use http::{Method, Request, Response};
 use http_body::Body as HttpBody;
 
 use crate::app::App;
+use crate::draft::{self, headers::Protocol};
 use crate::error::Error;
+use crate::interim::Interim;
 use crate::hooks::HttpRequest;
 use crate::lifecycle::Caller;
 use crate::response::{self, Body};
@@ -137,6 +142,39 @@ where
         caller,
     };
     let id = rest.trim_matches('/');
+    let protocol = if app.config.draft {
+        draft::headers::protocol(&parts.headers)
+    } else {
+        Protocol::Tus
+    };
+    match protocol {
+        Protocol::Tus => {}
+        Protocol::Draft(version) => {
+            let interim = parts.extensions.get::<Interim>().cloned();
+            let mut response =
+                draft::handle(&ctx, version, &parts.method, id, body, interim).await;
+            if let Some(cors_headers) = cors_headers {
+                response.headers_mut().extend(cors_headers);
+            }
+            return response;
+        }
+        Protocol::UnsupportedDraft(raw) => {
+            let mut response = response::text(
+                http::StatusCode::BAD_REQUEST,
+                format!(
+                    "ERR_UNSUPPORTED_DRAFT_VERSION: Upload-Draft-Interop-Version {raw:?} is not supported; this server speaks 9, 8, 6 and 5\n"
+                ),
+            );
+            response.headers_mut().insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
+            if let Some(cors_headers) = cors_headers {
+                response.headers_mut().extend(cors_headers);
+            }
+            return response;
+        }
+    }
     let result = if method == Method::OPTIONS {
         Ok(options::handle(&ctx))
     } else if method != Method::GET
@@ -178,7 +216,7 @@ where
 }
 
 /// The response for a failed request: tusd's `ERR_CODE: message` body (none for HEAD).
-fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
+pub(crate) fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
     let status = err.status();
     match &err {
         Error::Storage(source) => tracing::error!(error = %source, "storage failure"),
