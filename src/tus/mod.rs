@@ -158,7 +158,10 @@ where
             }
             return response;
         }
-        Protocol::UnsupportedDraft(raw) => {
+        Protocol::UnsupportedDraft(mut raw) => {
+            if let Some((cut, _)) = raw.char_indices().nth(32) {
+                raw.truncate(cut);
+            }
             let mut response = response::text(
                 http::StatusCode::BAD_REQUEST,
                 format!(
