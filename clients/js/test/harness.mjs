@@ -326,13 +326,14 @@ export function describeWithServer(title, body, serverOptions = {}) {
 // ---------------------------------------------------------------------------
 
 /**
- * Sends one request. Resolves to { status, headers, body } where body is a
- * Buffer, or — with `{ hashBody: true }` — { sha256, length } computed while streaming.
+ * Sends one request (`body`: a Buffer, or none). Resolves to { status, headers, body } where
+ * body is a Buffer, or — with `{ hashBody: true }` — { sha256, length } computed while
+ * streaming. Interim (1xx) responses are skipped, as Node does.
  */
 export function request(
   method,
   url,
-  { headers = {}, hashBody = false, timeoutMs = 30_000, tusResumable = true } = {},
+  { headers = {}, body = null, hashBody = false, timeoutMs = 30_000, tusResumable = true } = {},
 ) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, {
@@ -358,7 +359,7 @@ export function request(
         resolve({ status: res.statusCode, headers: res.headers, body })
       })
     })
-    req.end()
+    req.end(body ?? undefined)
   })
 }
 
