@@ -21,16 +21,12 @@ for byte, at the URL granite builds (signed for private, plain for public).
 
 from __future__ import annotations
 
-import http.client
-import socket
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from granite_assets import AssetVisibility
 
 from conftest import (
-    HTTP_TIMEOUT_S,
     KiB,
     MiB,
     VISIBILITIES,
@@ -43,36 +39,20 @@ from conftest import (
     tus_js_upload,
     unique_prefix,
 )
+from draft_http import (
+    INTEROP_VERSIONS,
+    PARTIAL_UPLOAD,
+    Exchange,
+    Reply,
+    append,
+    assert_draft_reply,
+    assert_nothing_published,
+    retrieve_offset,
+    send,
+    upload_url_of,
+)
 
-# The interop versions URLSession-shaped requests use: 8 (iOS 26.2) and 9 (draft -12 to -15).
-INTEROP_VERSIONS = [8, 9]
 SIZE = 300 * KiB + 7
-PARTIAL_UPLOAD = "application/partial-upload"
-
-
-class Reply:
-    """A final response: status, headers (lower-case names) and body."""
-
-    def __init__(self, response: http.client.HTTPResponse):
-        self.status = response.status
-        self.headers = {k.lower(): v for k, v in response.getheaders()}
-        self.body = response.read()
-
-    def __repr__(self) -> str:
-        return f"<{self.status} {self.headers} {self.body[:300]!r}>"
-
-
-def send(url: str, method: str, headers: dict[str, str], body: bytes = b"") -> Reply:
-    """One request on a fresh connection, exactly these headers (http.client adds only Host and
-    Accept-Encoding; Content-Length is always given explicitly here)."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_S)
-    try:
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        conn.request(method, path, body=body, headers=headers)
-        return Reply(conn.getresponse())
-    finally:
-        conn.close()
 
 
 def granite_metadata(result) -> str:
@@ -96,42 +76,6 @@ def create(stack, result, version: int, *, complete: bool, body: bytes = b"",
         headers["Upload-Length"] = str(upload_length)
     assert result.url == f"{stack.tusd_url}/files/" and result.method == "POST"
     return send(result.url, "POST", headers, body)
-
-
-def append(url: str, version: int, offset: int, body: bytes, *, complete: bool) -> Reply:
-    return send(url, "PATCH", {
-        "Upload-Draft-Interop-Version": str(version),
-        "Upload-Complete": "?1" if complete else "?0",
-        "Upload-Offset": str(offset),
-        "Content-Type": PARTIAL_UPLOAD,
-        "Content-Length": str(len(body)),
-    }, body)
-
-
-def retrieve_offset(url: str, version: int) -> Reply:
-    return send(url, "HEAD", {"Upload-Draft-Interop-Version": str(version)})
-
-
-def upload_url_of(stack, reply: Reply) -> str:
-    location = reply.headers.get("location")
-    assert location, f"no Location in {reply!r}"
-    url = location if location.startswith("http") else f"{stack.tusd_url}{location}"
-    assert url.startswith(f"{stack.tusd_url}/files/"), url
-    return url
-
-
-def assert_draft_reply(reply: Reply, version: int, status: int | tuple, complete: bool) -> None:
-    statuses = status if isinstance(status, tuple) else (status,)
-    assert reply.status in statuses, reply
-    assert reply.headers.get("upload-complete") == ("?1" if complete else "?0"), reply
-    assert reply.headers.get("upload-draft-interop-version") == str(version), reply
-    assert "tus-resumable" not in reply.headers, f"answered as tus 1.0: {reply!r}"
-
-
-def assert_nothing_published(stack, key: str) -> None:
-    for visibility in AssetVisibility:
-        assert not stack.published_path(visibility, key).exists(), \
-            f"published before the upload was complete ({visibility.value})"
 
 
 @pytest.mark.parametrize("visibility", VISIBILITIES, ids=lambda v: v.value)
@@ -181,18 +125,17 @@ def test_careful_creation_then_append(stack, version, visibility, length):
 
 def interrupted_append(url: str, version: int, data: bytes, sent: int) -> None:
     """A PATCH announcing all of `data` with `Upload-Complete: ?1` whose connection closes
-    after `sent` bytes of its body, as when an iPhone loses the network mid-upload."""
-    parts = urlsplit(url)
-    head = (f"PATCH {parts.path} HTTP/1.1\r\n"
-            f"Host: {parts.netloc}\r\n"
-            f"Upload-Draft-Interop-Version: {version}\r\n"
-            "Upload-Complete: ?1\r\n"
-            "Upload-Offset: 0\r\n"
-            f"Content-Type: {PARTIAL_UPLOAD}\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n").encode()
-    with socket.create_connection((parts.hostname, parts.port), timeout=HTTP_TIMEOUT_S) as sock:
-        sock.sendall(head + data[:sent])
-        time.sleep(0.3)  # let the server store what arrived before the connection drops
+    after `sent` bytes of its content, as when an iPhone loses the network mid-upload."""
+    exchange = Exchange(url, "PATCH", {
+        "Upload-Draft-Interop-Version": str(version),
+        "Upload-Complete": "?1",
+        "Upload-Offset": "0",
+        "Content-Type": PARTIAL_UPLOAD,
+        "Content-Length": str(len(data)),
+    })
+    exchange.send(data[:sent])
+    time.sleep(0.3)  # let the server store what arrived before the connection drops
+    exchange.close()
 
 
 @pytest.mark.parametrize("version", INTEROP_VERSIONS, ids=lambda v: f"interop-{v}")
