@@ -1676,7 +1676,9 @@ def group_assets(project: Project, base: Path) -> None:
              "serve-assets: tus-js-client uploads through nginx's /files/ (public, private)",
              "serve-assets: nginx serves the public file tusgate published",
              "serve-assets: nginx serves the private file (secure_link); bad 403, expired 410",
-             "serve-assets: /health one Content-Type; /assets/public/, .uploads 403; / 404"]
+             "serve-assets: /health one Content-Type; /assets/public/, .uploads 403; / 404",
+             "serve-assets: IETF draft (interop 9) careful creation + PATCH through nginx's "
+             "/files/, nginx serves the file"]
     if not any(selected(n) for n in names):
         return
     if not Path(NGINX).exists() or not shutil.which("node"):
@@ -1774,6 +1776,27 @@ def group_assets(project: Project, base: Path) -> None:
             return "/health 200 text/plain (once); /assets/{public,private,.uploads}/ 403; / 404"
 
         check(names[4], edges)
+
+        def draft() -> str:
+            version, key = 9, f"deploy/{secrets.token_hex(4)}/draft.jpg"
+            data = os.urandom(640 * 1024 + 9)
+            meta = sign_upload(upload_secret, key, "image/jpeg", "public")
+            created = draft_send(f"{origin}/files/", "POST", draft_creation_headers(
+                version, meta, 0, False, "image/jpeg"), None)
+            expect_draft(created, "careful POST", version, (201,), False)
+            url = created.headers.get("location") or ""
+            expect(url.startswith(f"{origin}/files/"), f"Location {url!r} not on {origin}")
+            state = draft_offset(url, version, None)
+            expect(state.headers.get("upload-offset") == "0", f"HEAD: {state!r}")
+            done = draft_send(url, "PATCH", draft_append_headers(version, 0, len(data), True),
+                              None, data)
+            expect_draft(done, "PATCH", version, (204,), True)
+            r = wait_download(f"{origin}/assets/public/{key}", data)
+            server = r.header("Server") or ""
+            expect(server.startswith("nginx"), f"served by {server!r}, not nginx")
+            return f"201 ?0, HEAD 0, PATCH 204 ?1; {len(data)} bytes served by {server}"
+
+        check(names[5], draft)
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -1810,7 +1833,7 @@ class DraftExchange:
     """One HTTP/1.1 request on its own TLS connection: the head goes out at once, the content
     with send(); responses are read by hand so that 1xx heads are seen as such."""
 
-    def __init__(self, url: str, method: str, headers: dict[str, str], cafile: Path,
+    def __init__(self, url: str, method: str, headers: dict[str, str], cafile: Path | None,
                  keep_alive: bool = False, timeout: float = 30):
         u = urllib.parse.urlsplit(url)
         path = u.path + (f"?{u.query}" if u.query else "")
@@ -1819,9 +1842,10 @@ class DraftExchange:
         if not keep_alive:
             lines.append("Connection: close")
         self.method, self.timeout = method, timeout
-        ctx = ssl.create_default_context(cafile=str(cafile))
-        raw = socket.create_connection((u.hostname, u.port), timeout=timeout)
-        self.sock = ctx.wrap_socket(raw, server_hostname=u.hostname)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        if u.scheme == "https":
+            ctx = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=u.hostname)
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.buffer = b""
         self.raw = b""
@@ -1891,7 +1915,7 @@ class DraftExchange:
         self.sock.close()
 
 
-def draft_send(url: str, method: str, headers: dict[str, str], cafile: Path,
+def draft_send(url: str, method: str, headers: dict[str, str], cafile: Path | None,
                body: bytes = b"") -> DraftReply:
     exchange = DraftExchange(url, method, headers, cafile)
     if body:
@@ -1932,7 +1956,7 @@ def expect_draft(reply: DraftReply, what: str, version: int, statuses: tuple[int
     expect("tus-resumable" not in reply.headers, f"{what} was answered as tus 1.0: {reply!r}")
 
 
-def draft_offset(url: str, version: int, cafile: Path) -> DraftReply:
+def draft_offset(url: str, version: int, cafile: Path | None) -> DraftReply:
     r = draft_send(url, "HEAD", {"Upload-Draft-Interop-Version": str(version)}, cafile)
     expect(r.status == 204 and "upload-offset" in r.headers,
            f"HEAD {url} (offset retrieval) → {r!r}")
