@@ -2021,7 +2021,7 @@ def group_draft(project: Project, base: Path) -> None:
         wait_download(url, data, cafile=cafile)
 
     try:
-        if not check(names[0], start):
+        if not check(names[0], start, always=True):
             fail_all(names[1:], "the proxy did not start")
             return
 
