@@ -1975,7 +1975,9 @@ def group_draft(project: Project, base: Path) -> None:
              "download byte-exact",
              "draft: optimistic creation over HTTP/2 through nginx (curl --http2)",
              "draft-104: what nginx does with tusgate's 104 (-draft-104) on HTTP/1.1",
-             "draft-104: what nginx does with tusgate's 104 (-draft-104) on HTTP/2"]
+             "draft-104: what nginx does with tusgate's 104 (-draft-104) on HTTP/2",
+             "draft-104: a careful creation (?0, no content) gets the 104 too: the same through "
+             "nginx"]
     if not any(selected(n) for n in names):
         return
     missing = [t for t in ("openssl", "curl") if not shutil.which(t)]
@@ -2208,14 +2210,16 @@ def draft_104_group(names: list[str], start, origin: str, cafile: Path, ports: d
         fail_all(names, "no tusgate that sends a 104")
         return
 
-    def h1() -> str:
-        key = f"deploy/{secrets.token_hex(4)}/IMG_104.HEIC"
-        data = os.urandom(512 * 1024 + 1)
+    def h1(careful: bool) -> str:
+        """URLSession's optimistic creation (the whole file, ?1), or a careful one (?0, no
+        content: tusgate sends the 104 to it as well), keep-alive as URLSession keeps its
+        connections; then a next request on the same connection."""
+        key = f"deploy/{secrets.token_hex(4)}/IMG_104{'c' if careful else ''}.HEIC"
+        data = b"" if careful else os.urandom(512 * 1024 + 1)
         meta = sign_upload(upload_secret, key, "image/heic", "private")
         lines_before = len(access_log.read_text().splitlines()) if access_log.exists() else 0
-        # Keep-alive, as URLSession keeps its connections.
         ex = DraftExchange(f"{origin}/files/", "POST",
-                           draft_creation_headers(version, meta, len(data), True), cafile,
+                           draft_creation_headers(version, meta, len(data), not careful), cafile,
                            keep_alive=True)
         obs: dict = {}
         try:
@@ -2260,6 +2264,13 @@ def draft_104_group(names: list[str], start, origin: str, cafile: Path, ports: d
                + "\n".join(f"{k}: {obs.get(k)!r} (1.22.1: {v!r})"
                            for k, v in NGINX_104_H1_OBSERVED.items())
                + f"\nbytes the client received:\n{saw[:1500]}")
+        if careful:
+            # tusgate's side is whole: an append on a new connection completes the upload.
+            data = os.urandom(300 * 1024 + 5)
+            done = draft_send(location, "PATCH",
+                              draft_append_headers(version, 0, len(data), True), cafile, data)
+            expect(done.status == 204 and done.headers.get("upload-complete") == "?1",
+                   f"the append after the careful creation: {done!r}")
         # The content reached tusgate all the same: the upload is published.
         wait_download(sign_download(link_secret, key, f"{origin}/assets"), data, cafile=cafile)
         version_line = run([NGINX, "-v"]).stderr.decode().strip()
@@ -2268,7 +2279,8 @@ def draft_104_group(names: list[str], start, origin: str, cafile: Path, ports: d
                 f"its body, the connection left hanging; access log {obs['access log status']}; "
                 f"upload published; bytes: {shown!r}")
 
-    check(names[0], h1)
+    check(names[0], h1, False)
+    check(names[2], h1, True)
 
     def h2() -> str:
         key = f"deploy/{secrets.token_hex(4)}/IMG_104h2.HEIC"
