@@ -14,7 +14,10 @@ What is checked, and how (no container engine on this machine):
   the compose `proxy-certs` command, in front of tusgate --behind-proxy; tus-js-client uploads,
   signed downloads, HTTP/2, streaming of request bodies, forwarded headers;
 * nginx/nginx-serves-assets.conf, exercised: nginx serving what tusgate published (public and
-  secure_link private) and proxying /files/.
+  secure_link private) and proxying /files/ (tus 1.0 and the IETF draft);
+* the IETF resumable upload draft through tusgate-proxy.conf: raw requests shaped like iOS
+  URLSession's (interop 8, 9) with granite tokens, an append cut off mid-body and resumed, and
+  what the installed nginx does with tusgate's 104 (-draft-104), pinned so a change is noticed.
 
 Every server listens on 127.0.0.1; every process started here is stopped at the end. Output: one
 line per check, then `deploy: N passed, M failed`. Arguments: substrings of check names to run.
