@@ -31,9 +31,9 @@ import pytest
 import requests
 
 from conftest import (
-    HTTP_TIMEOUT_S, NODE_TIMEOUT_S, TUS, KiB, MiB, assert_download, get, plain_asset_url,
-    random_bytes, sign_download, sign_upload, streamed_patch, tus_js_ok, unique_key, upload_id,
-    wait_for, write_source,
+    HTTP_TIMEOUT_S, NODE_TIMEOUT_S, TUS, KiB, MiB, assert_download, get, patch_chunks,
+    plain_asset_url, random_bytes, sign_download, sign_upload, streamed_patch, tus_create,
+    tus_js_ok, tus_js_resume, tus_offset, unique_key, upload_id, wait_for, write_source,
 )
 
 TUS_JS_ABORT = Path(__file__).resolve().parent / "tus_js_abort.mjs"
@@ -368,6 +368,109 @@ def test_chunked_optimistic_creation(servers, bucket, size, parts):
     url = created(tusgate.files_url, resp, complete=True, offset=size)
     published(bucket, key, data, parts=parts)
     assert retrieve_offset(url) == (size, True, size)
+
+
+# ---------------------------------------------------------------------------
+# Problem documents and cancellation, with state in the bucket (parts, tails)
+# ---------------------------------------------------------------------------
+
+def test_problems_leave_the_upload_resumable(servers, bucket):
+    """With a part and a tail in the bucket: an append at a stale offset is the
+    mismatching-offset problem (409, the resource's offset) and stores nothing; a `?1` append
+    ending short of the declared length is the inconsistent-length problem, refused up front
+    when its Content-Length says so, its bytes kept when a chunked body shows it only at its
+    end. The upload then completes byte-exact, without the stale bytes."""
+    tusgate, key, metadata = start_upload(servers, bucket, "problems.pdf")
+    size = 3 * STEP + 4321
+    data = random_bytes(size, "problems")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, complete=False, metadata=metadata, length=size),
+                  complete=False, offset=0)
+    offset = append_steps(url, data, 0, 2 * STEP)
+
+    stale = draft_append(url, STEP, random_bytes(MiB, "stale"), complete=False)
+    assert stale.status_code == 409, f"stale offset: {stale.status_code} {stale.text[:300]}"
+    assert stale.headers["Content-Type"] == "application/problem+json"
+    assert_state(stale, False, offset)
+    problem = stale.json()
+    assert problem["type"].endswith("#mismatching-upload-offset"), problem
+    assert (problem["expected-offset"], problem["provided-offset"]) == (offset, STEP), problem
+    assert retrieve_offset(url) == (offset, False, size)
+
+    def inconsistent(resp: requests.Response) -> None:
+        assert resp.status_code == 400, f"short ?1 append: {resp.status_code} {resp.text[:300]}"
+        assert resp.headers["Content-Type"] == "application/problem+json"
+        assert resp.json()["type"].endswith("#inconsistent-upload-length"), resp.text
+
+    # Content-Length says up front that the append ends short: refused before its body.
+    inconsistent(draft_append(url, offset, data[offset:offset + STEP], complete=True))
+    assert retrieve_offset(url) == (offset, False, size), "a refused append stores nothing"
+    # A chunked body shows it only at its end: what arrived is kept.
+    inconsistent(draft_append(url, offset, pieces_of(data[offset:offset + STEP]), complete=True))
+    offset += STEP
+    assert retrieve_offset(url) == (offset, False, size), "what arrived is kept"
+
+    appended(draft_append(url, offset, data[offset:], complete=True), complete=True, offset=size)
+    published(bucket, key, data, parts=3)
+
+
+def test_cancel_removes_state_tail_and_multipart_upload(servers, bucket):
+    """DELETE (draft §"Upload Cancellation") of an upload holding a part and a tail leaves
+    nothing in the bucket: no state, no tail, no open multipart upload, no object."""
+    tusgate, key, metadata = start_upload(servers, bucket, "cancelled.pdf")
+    size = 3 * STEP
+    data = random_bytes(size, "cancel")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, complete=False, metadata=metadata, length=size),
+                  complete=False, offset=0)
+    append_steps(url, data, 0, 2 * STEP)
+    assert bucket.multipart_uploads() and any(".part." in k for k in bucket.keys()), \
+        "the upload holds a part and a tail before it is cancelled"
+
+    resp = requests.delete(url, headers={"Upload-Draft-Interop-Version": V8},
+                           timeout=HTTP_TIMEOUT_S)
+    assert resp.status_code == 204, f"DELETE: {resp.status_code} {resp.text[:300]}"
+    assert bucket.keys() == [], f"left after cancellation: {bucket.keys()}"
+    assert bucket.multipart_uploads() == []
+    resp = requests.head(url, headers={"Upload-Draft-Interop-Version": V8},
+                         timeout=HTTP_TIMEOUT_S)
+    assert resp.status_code == 404, f"HEAD after cancellation: {resp.status_code}"
+
+
+# ---------------------------------------------------------------------------
+# One upload, two protocols
+# ---------------------------------------------------------------------------
+
+def test_tus_upload_continued_by_the_draft(servers, bucket):
+    """tusgate's decision "one upload, two protocols": created and half written with tus 1.0,
+    the offset retrieved and an append made with the draft, finished with tus 1.0."""
+    tusgate, key, metadata = start_upload(servers, bucket, "tus then draft.pdf")
+    size = 3 * STEP + 99
+    data = random_bytes(size, "tus-then-draft")
+    url = tus_create(tusgate.files_url, size, metadata)
+    offset = patch_chunks(url, data, 0, STEP, STEP)
+    assert retrieve_offset(url) == (offset, False, size)
+    offset = append_steps(url, data, offset, 2 * STEP)
+    assert tus_offset(url) == offset
+    assert patch_chunks(url, data, offset, size, STEP) == size
+    published(bucket, key, data, parts=3)
+
+
+def test_draft_upload_resumed_by_tus_js_client_tus_1(servers, bucket, tmp_path):
+    """The other way: created and half written with the draft (careful creation with
+    Upload-Length, as tus 1.0 needs a length to resume), finished by tus-js-client speaking
+    tus 1.0."""
+    tusgate, key, metadata = start_upload(servers, bucket, "draft then tus.pdf")
+    size = 2 * STEP + 3 * MiB + 1
+    data = random_bytes(size, "draft-then-tus")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, data[:STEP], complete=False,
+                               metadata=metadata, length=size),
+                  complete=False, offset=STEP)
+    offset = append_steps(url, data, STEP, 2 * STEP)
+    assert tus_offset(url) == offset
+    tus_js_resume(tusgate, url, data, tmp_path, metadata)
+    published(bucket, key, data)
 
 
 # ---------------------------------------------------------------------------
