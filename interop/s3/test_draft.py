@@ -24,14 +24,14 @@ import socket
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import (
-    HTTP_TIMEOUT_S, NODE_TIMEOUT_S, TUS, KiB, MiB, assert_download, get, patch_chunks,
+    HTTP_TIMEOUT_S, NODE_TIMEOUT_S, STOP_TIMEOUT_S, TUS, KiB, MiB, assert_download, get, patch_chunks,
     plain_asset_url, random_bytes, sign_download, sign_upload, streamed_patch, tus_create,
     tus_js_ok, tus_js_resume, tus_offset, unique_key, upload_id, wait_for, write_source,
 )
@@ -357,6 +357,98 @@ def test_deferred_length(servers, bucket, steps, final_size, chunked, parts):
     assert retrieve_offset(url) == (size, True, size)
 
 
+def chunked_append_until_killed(url: str, offset: int, pieces: Iterable[bytes],
+                                between: Callable[[int], None]) -> None:
+    """A draft `?1` append with a chunked body (no length anywhere), sent piece by piece,
+    calling `between(bytes sent)` after each piece; whatever `between` does to the server (kill
+    it), the body is never ended and no answer is expected."""
+    parsed = urllib.parse.urlsplit(url)
+    head = (f"PATCH {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in append_headers(offset, True).items())
+            + "Transfer-Encoding: chunked\r\n\r\n").encode()
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=HTTP_TIMEOUT_S) as sock:
+        sock.sendall(head)
+        sent = 0
+        for piece in pieces:
+            try:
+                sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            except OSError:
+                return
+            sent += len(piece)
+            between(sent)
+
+
+def stored_state(bucket, url: str) -> tuple[int, int | None]:
+    """(bytes committed, length or None) as the `.info` object (the commit point) says."""
+    info = bucket.info(f"{upload_id(url)}.info")
+    backend = info["TusgateBackend"]
+    committed = sum(p["size"] for p in backend.get("parts", [])) + \
+        (backend.get("tail") or {}).get("size", 0)
+    return committed, None if info.get("SizeIsDeferred") else info["Size"]
+
+
+def test_sigkill_mid_chunked_final_append_keeps_the_length_open(servers, bucket):
+    """tusgate is SIGKILLed while a chunked `?1` append of a deferred-length upload streams (its
+    first part already in S3): nothing may have fixed the length, since the body never ended.
+    After a restart HEAD says an offset within [acknowledged, sent] and no length, and a
+    chunked `?1` append from there publishes byte-exact."""
+    tusgate, key, metadata = start_upload(servers, bucket, "killed deferred.pdf")
+    size = STEP + 12 * MiB + 99
+    data = random_bytes(size, "killed-deferred")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, complete=False, metadata=metadata),
+                  complete=False, offset=0)
+    acked = append_steps(url, data, 0, STEP)
+    kill_at = 4 * MiB
+    killed: list[int] = []
+
+    def crash(sent: int) -> None:
+        if sent == kill_at:
+            uploads = wait_for("multipart upload created", bucket.multipart_uploads)
+            wait_for("first part stored", lambda: bucket.uploaded_parts(*uploads[0]) >= 1)
+            tusgate.kill()
+            killed.append(sent)
+
+    chunked_append_until_killed(url, acked, pieces_of(data[acked:]), crash)
+    assert killed == [kill_at]
+
+    tusgate.start()
+    offset, complete, length = retrieve_offset(url)
+    assert (complete, length) == (False, None), "the length stays open"
+    assert acked <= offset <= acked + kill_at, \
+        f"offset {offset} after the crash: acknowledged {acked}, sent {acked + kill_at}"
+    appended(draft_append(url, offset, pieces_of(data[offset:]), complete=True), complete=True,
+             offset=size)
+    published(bucket, key, data, parts=3)
+
+
+def test_crash_after_the_chunked_final_append_publishes_on_restart(servers, bucket):
+    """The length a chunked `?1` append fixes is saved after its bytes and before the publish:
+    tusgate crashes right there (`TUSGATE_CRASH_AT=upload:stored`, before the multipart upload
+    is completed). The state in the bucket then holds every byte and the length, and the
+    restarted tusgate publishes the upload by itself (startup recovery), byte-exact."""
+    failpoint = {"TUSGATE_CRASH_AT": "upload:stored"}
+    tusgate, key, metadata = start_upload(servers, bucket, "crash deferred.pdf", env=failpoint)
+    size = 2 * STEP + 77   # parts of 8 MiB and 4 MiB + 77 (the last one under S3's minimum)
+    data = random_bytes(size, "crash-deferred")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, complete=False, metadata=metadata),
+                  complete=False, offset=0)
+    offset = append_steps(url, data, 0, STEP)
+    with pytest.raises(requests.ConnectionError):
+        draft_append(url, offset, pieces_of(data[offset:]), complete=True)
+    tusgate.process.proc.wait(timeout=STOP_TIMEOUT_S)
+    assert "crashing at upload:stored" in tusgate.process.log_text()
+    assert stored_state(bucket, url) == (size, size), "every byte and the length are committed"
+    assert f"private/{key}" not in bucket.keys()
+
+    tusgate.start(drop_env=failpoint)
+    wait_for("published by the restarted tusgate",
+             lambda: f"private/{key}" in bucket.keys() and not bucket.multipart_uploads(), 30)
+    published(bucket, key, data, parts=2)
+    assert retrieve_offset(url) == (size, True, size)
+
+
 @pytest.mark.parametrize("size, parts", [(300 * KiB + 9, 0), (13 * MiB + 9, 2)],
                          ids=["300KiB-single-put", "13MiB-multipart"])
 def test_chunked_optimistic_creation(servers, bucket, size, parts):
@@ -628,5 +720,35 @@ def test_tus_js_client_draft_resume_after_abort(servers, bucket, tmp_path):
     assert (complete, length) == (False, len(data))
     assert 8 * MiB <= offset < len(data), f"offset {offset} after the abort"
     resumed = tus_js_ok(tusgate.files_url, source, headers, uploadUrl=url, **options)
+    assert resumed == url, f"tus-js-client finished {resumed}, not the resumed {url}"
+    published(bucket, key, data)
+
+
+def test_tus_js_client_draft_resume_after_sigkill(servers, bucket, tmp_path):
+    """tusgate dies (SIGKILL) 3 MiB into a raw draft append that follows 6 MiB acknowledged;
+    restarted on the same port, tus-js-client (`ietf-draft-05`, 4 MiB appends) resumes the
+    upload URL from the retrieved offset and finishes that same upload byte-exact."""
+    tusgate, key, metadata = start_upload(servers, bucket, "killed for tus-js.pdf")
+    size = 19 * MiB + 4321
+    data = random_bytes(size, "tus-js-sigkill")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, complete=False, metadata=metadata, length=size),
+                  complete=False, offset=0)
+    acked = append_steps(url, data, 0, STEP)
+
+    def crash(sent: int) -> None:
+        if sent == 3 * MiB:
+            tusgate.kill()
+
+    status, answer = streamed_patch(url, acked, pieces_of(data[acked:]), crash, 30,
+                                    headers=append_headers(acked, True))
+    assert status is None, f"a killed server cannot answer, got {status} {answer}"
+    tusgate.start()
+    offset, complete, _ = retrieve_offset(url)
+    assert not complete and acked <= offset <= acked + 3 * MiB, f"offset {offset}"
+
+    resumed = tus_js_ok(tusgate.files_url, write_source(tmp_path, data),
+                        {"Upload-Metadata": metadata}, uploadUrl=url,
+                        protocol="ietf-draft-05", chunkSize=4 * MiB)
     assert resumed == url, f"tus-js-client finished {resumed}, not the resumed {url}"
     published(bucket, key, data)
