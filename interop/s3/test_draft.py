@@ -21,8 +21,8 @@ import base64
 import json
 import os
 import socket
+import struct
 import subprocess
-import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,9 +31,10 @@ import pytest
 import requests
 
 from conftest import (
-    HTTP_TIMEOUT_S, NODE_TIMEOUT_S, STOP_TIMEOUT_S, TUS, KiB, MiB, assert_download, get, patch_chunks,
-    plain_asset_url, random_bytes, sign_download, sign_upload, streamed_patch, tus_create,
-    tus_js_ok, tus_js_resume, tus_offset, unique_key, upload_id, wait_for, write_source,
+    HTTP_TIMEOUT_S, NODE_TIMEOUT_S, STOP_TIMEOUT_S, TUS, KiB, MiB, assert_download, get,
+    patch_chunks, plain_asset_url, random_bytes, sign_download, sign_upload, streamed_patch,
+    tus_create, tus_js_ok, tus_js_resume, tus_offset, unique_key, upload_id, wait_for,
+    write_source,
 )
 
 TUS_JS_ABORT = Path(__file__).resolve().parent / "tus_js_abort.mjs"
@@ -143,7 +144,8 @@ def cut_append(url: str, offset: int, data: bytes, declared: int, *, reset: bool
     try:
         sock.sendall(head + data)
         if reset:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            # SO_LINGER on with a zero timeout: close() sends RST, not FIN.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     finally:
         sock.close()
 
@@ -259,9 +261,11 @@ def test_interrupted_append_resumes_from_retrieved_offset(servers, bucket, reset
     cut_append(url, acked, data[acked:sent], size - acked, reset=reset)
 
     if not reset:
-        # Every byte of a closed connection was delivered; give tusgate a moment to store them
-        # before the HEAD (which would otherwise hand the upload over mid-read).
-        time.sleep(1.0)
+        # Every byte of a closed connection was delivered: tusgate must commit them all. Wait
+        # for that in the bucket before the HEAD, which would otherwise hand the upload over
+        # while the append still reads its last bytes from the socket.
+        wait_for("every byte sent committed",
+                 lambda: stored_state(bucket, url)[0] == sent, timeout=30)
     offset, complete, length = retrieve_offset(url)
     assert (complete, length) == (False, size)
     if reset:
