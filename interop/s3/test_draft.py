@@ -68,10 +68,11 @@ def draft_create(files_url: str, body: bytes | Iterable[bytes] = b"", *, complet
     return requests.post(files_url, data=body, headers=headers, timeout=HTTP_TIMEOUT_S)
 
 
-def created(files_url: str, resp: requests.Response, *, complete: bool, offset: int) -> str:
+def created(files_url: str, resp: requests.Response, *, complete: bool, offset: int,
+            version: str = V8) -> str:
     """The upload URL of a 201 creation whose state must be (`complete`, `offset`)."""
     assert resp.status_code == 201, f"POST: {resp.status_code} {resp.text[:300]}"
-    assert resp.headers["Upload-Draft-Interop-Version"] == V8
+    assert resp.headers["Upload-Draft-Interop-Version"] == version
     assert_state(resp, complete, offset)
     return urllib.parse.urljoin(files_url, resp.headers["Location"])
 
@@ -116,14 +117,16 @@ def retrieve_offset(url: str, version: str = V8) -> tuple[int, bool, int | None]
             int(length) if length is not None else None)
 
 
-def append_steps(url: str, data: bytes, start: int, end: int, step: int = STEP) -> int:
+def append_steps(url: str, data: bytes, start: int, end: int, step: int = STEP,
+                 version: str = V8) -> int:
     """Appends data[start:end] in `step`-sized `?0` appends, each acknowledged exactly (the
     upload must not be complete yet at `end`)."""
     offset = start
     while offset < end:
         piece = data[offset:min(offset + step, end)]
-        offset = appended(draft_append(url, offset, piece, complete=False), complete=False,
-                          offset=offset + len(piece))
+        resp = draft_append(url, offset, piece, complete=False, version=version)
+        assert resp.headers.get("Upload-Draft-Interop-Version") == version
+        offset = appended(resp, complete=False, offset=offset + len(piece))
     return offset
 
 
@@ -224,6 +227,34 @@ def test_multipart_upload_in_appends(servers, bucket):
     assert bucket.multipart_uploads(), "18 MiB in: parts are in an open multipart upload"
     appended(draft_append(url, offset, data[offset:], complete=True), complete=True, offset=size)
     published(bucket, key, data, parts=3)
+
+
+def test_interop_9_sequence(servers, bucket):
+    """The same sequences in interop version 9 (drafts -12 to -15, what the next URLSession will
+    send): optimistic creation, and careful creation with 6 MiB appends, a deferred length and a
+    chunked `?1` append."""
+    tusgate, key, metadata = start_upload(servers, bucket, "v9 optimistic.pdf")
+    data = random_bytes(300 * KiB + 1, "v9-optimistic")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, data, complete=True, metadata=metadata,
+                               version="9"),
+                  complete=True, offset=len(data), version="9")
+    published(bucket, key, data, parts=0)
+    assert retrieve_offset(url, version="9") == (len(data), True, len(data))
+
+    key = unique_key("v9 careful.pdf")
+    metadata = sign_upload(key, CONTENT_TYPE, "private")
+    size = 2 * STEP + 3 * MiB + 9
+    data = random_bytes(size, "v9-careful")
+    url = created(tusgate.files_url,
+                  draft_create(tusgate.files_url, complete=False, metadata=metadata,
+                               version="9"),
+                  complete=False, offset=0, version="9")
+    offset = append_steps(url, data, 0, 2 * STEP, version="9")
+    assert retrieve_offset(url, version="9") == (offset, False, None)
+    resp = draft_append(url, offset, pieces_of(data[offset:]), complete=True, version="9")
+    appended(resp, complete=True, offset=size)
+    published(bucket, key, data, parts=2)
 
 
 def test_last_byte_completes_even_when_the_append_says_not_complete(servers, bucket):
