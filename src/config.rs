@@ -34,6 +34,10 @@ pub struct Config {
     /// Always starts and ends with `/` (`/files/`).
     pub base_path: String,
     pub behind_proxy: bool,
+    /// Serve the IETF resumable upload draft beside tus 1.0 (`crate::draft`).
+    pub draft: bool,
+    /// Send the draft's 104 interim responses where the connection can carry them.
+    pub draft_104: bool,
     pub max_size: Option<u64>,
     pub download: bool,
     pub termination: bool,
@@ -356,6 +360,8 @@ negotiated by ALPN"
             listen,
             base_path,
             behind_proxy: args.behind_proxy,
+            draft: args.enable_experimental_protocol,
+            draft_104: args.draft_104,
             max_size: u64::try_from(args.max_size).ok().filter(|&m| m > 0),
             download: !args.disable_download,
             termination: !args.disable_termination,
@@ -610,6 +616,18 @@ pub struct ServeArgs {
     /// Disable the termination extension (DELETE).
     #[arg(long, env = "TUSGATE_DISABLE_TERMINATION", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
     pub disable_termination: bool,
+    /// Serve the IETF resumable upload draft (interop versions 9, 8, 6 and 5) beside tus 1.0
+    /// on the same endpoint, chosen per request by Upload-Draft-Interop-Version. On by default
+    /// (tusd's flag of the same name is off by default and speaks 3–6); =false answers draft
+    /// requests as tus 1.0 requests.
+    #[arg(long, env = "TUSGATE_ENABLE_EXPERIMENTAL_PROTOCOL", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", action = ArgAction::Set, help_heading = "Protocol")]
+    pub enable_experimental_protocol: bool,
+    /// Send `104 Upload Resumption Supported` with the upload URL to draft creations before
+    /// reading their body (HTTP/1.1), so an interrupted first request can be resumed. Off by
+    /// default: nginx and other proxies break on unknown 1xx responses (nginx ticket #1427);
+    /// turn it on when clients reach tusgate directly or through a proxy that forwards them.
+    #[arg(long = "draft-104", env = "TUSGATE_DRAFT_104", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
+    pub draft_104: bool,
     /// Disable the concatenation extension.
     #[arg(long, env = "TUSGATE_DISABLE_CONCATENATION", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
     pub disable_concatenation: bool,
@@ -978,11 +996,6 @@ and --s3-max-buffer bounds their memory",
     const OTHER_CLOUDS: Unsupported =
         Warn("GCS and Azure stores are not built in; GCS works through its S3-compatible endpoint");
     &[
-        (
-            "enable-experimental-protocol",
-            false,
-            Warn("the IETF resumable-upload draft is not supported; tus 1.0 is"),
-        ),
         ("filelock-holder-poll-interval", true, LOCKER),
         ("filelock-acquirer-poll-interval", true, LOCKER),
         (

@@ -64,6 +64,10 @@ pub enum Error {
     MismatchedOffset { current: u64 },
     #[error("upload's size exceeded")]
     UploadSizeExceeded,
+    /// The draft's inconsistent-upload-length problem: the lengths a request indicates, or a
+    /// request and the upload, disagree.
+    #[error("inconsistent length values for upload")]
+    InconsistentLength,
     #[error("one of the partial uploads is not finished")]
     UploadNotFinished,
     #[error("modifying a final upload is not allowed")]
@@ -143,6 +147,7 @@ impl Error {
             Error::MaxSizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             Error::InvalidContentType => StatusCode::BAD_REQUEST,
             Error::InvalidUploadLength => StatusCode::BAD_REQUEST,
+            Error::InconsistentLength => StatusCode::BAD_REQUEST,
             Error::InvalidUploadDeferLength => StatusCode::BAD_REQUEST,
             Error::AmbiguousUploadLength => StatusCode::BAD_REQUEST,
             Error::InvalidOffset => StatusCode::BAD_REQUEST,
@@ -193,6 +198,7 @@ impl Error {
             Error::MaxSizeExceeded => "ERR_MAX_SIZE_EXCEEDED",
             Error::InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
             Error::InvalidUploadLength => "ERR_INVALID_UPLOAD_LENGTH",
+            Error::InconsistentLength => "ERR_INCONSISTENT_UPLOAD_LENGTH",
             Error::InvalidUploadDeferLength => "ERR_INVALID_UPLOAD_LENGTH_DEFER",
             Error::AmbiguousUploadLength => "ERR_AMBIGUOUS_UPLOAD_LENGTH",
             Error::InvalidOffset => "ERR_INVALID_OFFSET",

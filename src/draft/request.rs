@@ -19,7 +19,7 @@ pub enum Target {
 pub enum Operation {
     /// Draft §"Upload Creation": POST to the collection with `Upload-Complete`.
     Create { complete: bool, length: Option<u64> },
-    /// Draft §"Offset Retrieval": HEAD on the upload resource.
+    /// Draft §"Offset Retrieval": HEAD (or GET, which the draft allows) on the upload resource.
     RetrieveOffset,
     /// Draft §"Upload Append": PATCH on the upload resource. `length` is what this request
     /// indicates (to be checked against the recorded length by the handler).
@@ -102,7 +102,7 @@ pub fn classify(
                 headers::indicated_length(upload_length, complete, 0, content_length(headers))?;
             Ok(Operation::Create { complete, length })
         }
-        (Target::Upload, &Method::HEAD) => Ok(Operation::RetrieveOffset),
+        (Target::Upload, &Method::HEAD | &Method::GET) => Ok(Operation::RetrieveOffset),
         (Target::Upload, &Method::PATCH) => {
             if version.requires_partial_upload_type()
                 && media_type(headers).as_deref() != Some(headers::PARTIAL_UPLOAD)

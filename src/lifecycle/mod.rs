@@ -85,17 +85,30 @@ pub struct Chunk<B> {
     pub content_length: Option<u64>,
     /// The digest the whole chunk must match, or nothing of it is kept.
     pub checksum: Option<Checksum>,
+    /// The request says this chunk ends the upload (the draft's `Upload-Complete: ?1`): if the
+    /// upload's length is still unknown when the body ends whole, it is what was stored.
+    pub completes: bool,
 }
 
 /// An append: bytes at `offset`, optionally declaring a deferred length.
 #[derive(Debug)]
 pub struct Append<B> {
     pub offset: u64,
-    /// Declares the length of an upload created with a deferred one: `Some(None)` when the
-    /// request declared one that is not a valid size (refused in order, after the upload was
-    /// found, as tusd does).
-    pub length: Option<Option<u64>>,
+    pub length: Option<DeclaredLength>,
     pub chunk: Chunk<B>,
+}
+
+/// A length an append states, under the rules of the protocol that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredLength {
+    /// tus 1.0's `Upload-Length` on a PATCH: declares the length of an upload created with a
+    /// deferred one, and only of such an upload. `None` when the request declared one that is
+    /// not a valid size (refused in order, after the upload was found, as tusd does).
+    Tus(Option<u64>),
+    /// The draft's indicated length (`Upload-Length`, or the offset plus `Content-Length` with
+    /// `Upload-Complete: ?1`): declares a deferred length, and must equal a known one
+    /// ([`Error::InconsistentLength`] otherwise; every request may repeat it).
+    Indicated(u64),
 }
 
 /// An upload after a lifecycle step, and what hooks asked to change in the response.
@@ -112,11 +125,14 @@ pub struct Outcome {
 /// Checks run in tusd's order (`PostFile`): a final upload must not carry bytes and its
 /// partials must be complete, the size limit, the upload token, the partials' scope, then
 /// whether the token's key can be published at all.
+/// `announce` sees the upload once it exists and before a byte of `chunk` is read: the draft
+/// tells the client where to resume from there (its 104 interim response).
 pub async fn create<B>(
     app: &Arc<App>,
     caller: &Caller,
     new: NewUpload,
     chunk: Option<Chunk<B>>,
+    announce: impl FnOnce(&UploadInfo),
 ) -> Result<Outcome>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
@@ -228,6 +244,7 @@ where
     );
 
     let lock = app.locks.lock(&info.id).await?;
+    announce(&info);
     let outcome = if !partials.is_empty() {
         concatenate(app, caller, info, partials, lock).await?
     } else if let Some(chunk) = chunk {
@@ -320,15 +337,31 @@ where
             })
         };
     }
-    if let Some(declared) = append.length {
-        if info.length.is_some() {
-            return Err(Error::InvalidUploadLength);
+    match append.length {
+        None => {}
+        Some(DeclaredLength::Indicated(declared)) if info.length == Some(declared) => {}
+        Some(DeclaredLength::Indicated(declared)) => {
+            if info.length.is_some() || declared < info.offset {
+                return Err(Error::InconsistentLength);
+            }
+            if app.config.max_size.is_some_and(|max| declared > max) {
+                return Err(Error::MaxSizeExceeded);
+            }
+            info.length = Some(declared);
+            app.store.save_info(&info).await?;
         }
-        let declared = declared
-            .filter(|&len| len >= info.offset && app.config.max_size.is_none_or(|max| len <= max))
-            .ok_or(Error::InvalidUploadLength)?;
-        info.length = Some(declared);
-        app.store.save_info(&info).await?;
+        Some(DeclaredLength::Tus(declared)) => {
+            if info.length.is_some() {
+                return Err(Error::InvalidUploadLength);
+            }
+            let declared = declared
+                .filter(|&len| {
+                    len >= info.offset && app.config.max_size.is_none_or(|max| len <= max)
+                })
+                .ok_or(Error::InvalidUploadLength)?;
+            info.length = Some(declared);
+            app.store.save_info(&info).await?;
+        }
     }
     write_chunk(app, caller, info, append.chunk, lock).await
 }
@@ -440,6 +473,7 @@ where
         stop_upload: progress.as_ref().map(events::Progress::stop_requested),
         idle_timeout: app.config.network_timeout,
     };
+    let completes = chunk.completes;
     let mut owned = info;
     let caller = caller.clone();
     detached(app, move |app: Arc<App>| async move {
@@ -479,6 +513,11 @@ where
                 }
             }
             return Err(Error::UploadStopped(Box::new(progress.take_reply())));
+        }
+        if completes && stop.is_none() && owned.length.is_none() && !source.checksum_failed() {
+            // The body was the rest of an upload whose length nobody stated: now it is known.
+            owned.length = Some(owned.offset);
+            app.store.save_info(&owned).await?;
         }
         let reply = if owned.is_complete() {
             finish(&app, &mut owned, &caller).await?

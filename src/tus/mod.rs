@@ -8,7 +8,11 @@
 //! 5. routing: the collection takes POST, an upload takes HEAD/PATCH/GET/DELETE, anything
 //!    else is 405.
 //!
-//! Every response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
+//! A request with `Upload-Draft-Interop-Version` is the IETF draft's, served by
+//! [`crate::draft`] after step 2 (the method override applies, as in tusd, because
+//! tus-js-client's `overridePatchMethod` works in its draft modes too; no `Tus-Resumable`).
+//!
+//! Every tus 1.0 response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
 //! and the CORS headers when the request had an allowed `Origin`.
 
 mod delete;
@@ -27,8 +31,10 @@ use http::{Method, Request, Response};
 use http_body::Body as HttpBody;
 
 use crate::app::App;
+use crate::draft::{self, headers::Protocol};
 use crate::error::Error;
 use crate::hooks::HttpRequest;
+use crate::interim::Interim;
 use crate::lifecycle::Caller;
 use crate::response::{self, Body};
 use crate::upload::{UploadId, UploadInfo};
@@ -137,6 +143,41 @@ where
         caller,
     };
     let id = rest.trim_matches('/');
+    let protocol = if app.config.draft {
+        draft::headers::protocol(&parts.headers)
+    } else {
+        Protocol::Tus
+    };
+    match protocol {
+        Protocol::Tus => {}
+        Protocol::Draft(version) => {
+            let interim = parts.extensions.get::<Interim>().cloned();
+            let mut response = draft::handle(&ctx, version, &method, id, body, interim).await;
+            if let Some(cors_headers) = cors_headers {
+                response.headers_mut().extend(cors_headers);
+            }
+            return response;
+        }
+        Protocol::UnsupportedDraft(mut raw) => {
+            if let Some((cut, _)) = raw.char_indices().nth(32) {
+                raw.truncate(cut);
+            }
+            let mut response = response::text(
+                http::StatusCode::BAD_REQUEST,
+                format!(
+                    "ERR_UNSUPPORTED_DRAFT_VERSION: Upload-Draft-Interop-Version {raw:?} is not supported; this server speaks 9, 8, 6 and 5\n"
+                ),
+            );
+            response.headers_mut().insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
+            if let Some(cors_headers) = cors_headers {
+                response.headers_mut().extend(cors_headers);
+            }
+            return response;
+        }
+    }
     let result = if method == Method::OPTIONS {
         Ok(options::handle(&ctx))
     } else if method != Method::GET
@@ -178,7 +219,7 @@ where
 }
 
 /// The response for a failed request: tusd's `ERR_CODE: message` body (none for HEAD).
-fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
+pub(crate) fn error_response(app: &App, method: &Method, err: Error) -> Response<Body> {
     let status = err.status();
     match &err {
         Error::Storage(source) => tracing::error!(error = %source, "storage failure"),

@@ -10,7 +10,7 @@ use http_body::Body as HttpBody;
 use super::Ctx;
 use super::headers::{self, OFFSET_OCTET_STREAM, parse_size};
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, Append, Chunk};
+use crate::lifecycle::{self, Append, Chunk, DeclaredLength};
 use crate::response::{self, Body};
 use crate::upload::UploadId;
 
@@ -33,11 +33,14 @@ where
     let id = UploadId::parse(raw_id).ok_or(Error::UploadNotFound)?;
     let append = Append {
         offset,
-        length: ctx.header("upload-length").map(parse_size),
+        length: ctx
+            .header("upload-length")
+            .map(|v| DeclaredLength::Tus(parse_size(v))),
         chunk: Chunk {
             body,
             content_length: ctx.header(CONTENT_LENGTH).and_then(parse_size),
             checksum,
+            completes: false,
         },
     };
     let outcome = lifecycle::append(ctx.app, &ctx.caller, &id, append).await?;

@@ -53,8 +53,9 @@ where
         body,
         content_length: ctx.header(CONTENT_LENGTH).and_then(parse_size),
         checksum: None,
+        completes: false,
     });
-    let outcome = lifecycle::create(app, &ctx.caller, new, chunk).await?;
+    let outcome = lifecycle::create(app, &ctx.caller, new, chunk, |_| {}).await?;
     let info = outcome.info;
 
     let mut response = response::empty(StatusCode::CREATED);

@@ -1,7 +1,8 @@
 // Plain uploads with tus-js-client: whole file in one PATCH (default chunkSize),
 // fixed 1 MiB chunks, POST + X-HTTP-Method-Override instead of PATCH, and
 // fs.ReadStream / generic Readable inputs. Every case checks HEAD offsets and
-// the sha256 of the bytes served back by GET.
+// the sha256 of the bytes served back by GET. Under a draft protocol
+// (TUS_PROTOCOL) the same cases run as the draft's creation and appends.
 
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
