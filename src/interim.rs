@@ -297,10 +297,15 @@ impl<T: AsyncWrite + Unpin> InterimIo<T> {
     /// everything queued. Ready once nothing started is left.
     fn poll_interim(&mut self, cx: &mut Context<'_>, boundary: bool) -> Poll<io::Result<()>> {
         let mut state = self.shared.lock();
-        if boundary && state.started.is_empty() && !state.queued.is_empty() {
-            state.started = state.queued.split().freeze();
-        }
-        while !state.started.is_empty() {
+        loop {
+            if state.started.is_empty() {
+                // What was queued meanwhile goes now too, or it would wait for another flush
+                // that nothing may wake.
+                if !boundary || state.queued.is_empty() {
+                    break;
+                }
+                state.started = state.queued.split().freeze();
+            }
             match Pin::new(&mut self.io).poll_write(cx, state.started.chunk()) {
                 Poll::Ready(Ok(0)) => {
                     drop(state);
@@ -452,6 +457,14 @@ mod tests {
                     sent = interim.send(status_104(), &draft_headers());
                 }
             }
+            "/twice" => {
+                if let Some(interim) = &interim {
+                    let mut progress = HeaderMap::new();
+                    progress.insert("upload-offset", HeaderValue::from_static("0"));
+                    sent = interim.send(status_104(), &draft_headers())
+                        && interim.send(status_104(), &progress);
+                }
+            }
             "/spawned" => {
                 if let Some(interim) = interim.clone() {
                     sent = tokio::spawn(async move {
@@ -552,13 +565,13 @@ mod tests {
 
     /// Reads whole responses from a raw stream with httparse: a 1xx ends at its head, others
     /// carry `Content-Length` bytes. Reads no further than the messages asked for.
-    struct Reader {
-        stream: TcpStream,
+    struct Reader<S = TcpStream> {
+        stream: S,
         buf: Vec<u8>,
     }
 
-    impl Reader {
-        fn new(stream: TcpStream) -> Self {
+    impl<S: tokio::io::AsyncRead + Unpin> Reader<S> {
+        fn new(stream: S) -> Self {
             Reader {
                 stream,
                 buf: Vec::new(),
@@ -702,6 +715,67 @@ mod tests {
         assert_eq!(reader.message().await.raw, EXACT_104);
         let last = reader.message().await;
         assert_eq!((last.status, last.body.as_slice()), (201, &b"2 bytes"[..]));
+    }
+
+    #[tokio::test]
+    async fn several_interim_responses_go_out_whole_and_in_order() {
+        let (addr, _tasks) = start().await;
+        let mut stream = connect(addr).await;
+        stream
+            .write_all(b"POST /twice HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+            .await
+            .expect("write");
+        let mut reader = Reader::new(stream);
+        assert_eq!(reader.message().await.raw, EXACT_104);
+        assert_eq!(
+            reader.message().await.raw,
+            b"HTTP/1.1 104 Upload Resumption Supported\r\nUpload-Offset: 0\r\n\r\n"
+        );
+        let created = reader.message().await;
+        assert_eq!(created.header("X-Sent"), Some("yes"));
+        assert_eq!(created.body, b"5 bytes");
+    }
+
+    /// A stream that takes a few bytes per write: every message, the 104s included, is written
+    /// in pieces, and hyper's bytes must wait until a started 104 is out.
+    #[tokio::test]
+    async fn messages_written_in_small_pieces_stay_whole() {
+        let (client, server) = tokio::io::duplex(61);
+        let interim = Connection::new();
+        let io = TokioIo::new(interim.io(server));
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            let pending = interim.attach(&mut request);
+            async move {
+                let pending = pending.expect("HTTP/1.1");
+                Ok::<_, Infallible>(pending.run(handle(request)).await)
+            }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .title_case_headers(true)
+                .serve_connection(io, service)
+                .await;
+        });
+        let (read, mut write) = tokio::io::split(client);
+        // Written while the responses are read: hyper reads the next request only once it has
+        // answered this one, so a client that writes everything first would deadlock.
+        tokio::spawn(async move {
+            let _ = write
+                .write_all(
+                    b"POST /create HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello\
+                  POST /twice HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\
+                  POST /create HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
+                )
+                .await;
+        });
+        let mut reader = Reader::new(read);
+        assert_eq!(reader.message().await.raw, EXACT_104);
+        assert_eq!(reader.message().await.body, b"5 bytes");
+        assert_eq!(reader.message().await.raw, EXACT_104);
+        assert_eq!(reader.message().await.status, 104);
+        assert_eq!(reader.message().await.body, b"2 bytes");
+        assert_eq!(reader.message().await.raw, EXACT_104);
+        assert_eq!(reader.message().await.body, b"3 bytes");
     }
 
     #[tokio::test]
