@@ -173,6 +173,8 @@ impl Shared {
         state.closed = true;
         state.queued.clear();
         state.started.clear();
+        // The connection's task holds this state through its IO: no waker of it kept here.
+        state.connection = None;
         self.armed.store(false, Ordering::Relaxed);
         if let Some(waker) = state.released.take() {
             waker.wake();
@@ -853,10 +855,15 @@ mod tests {
     }
 
     /// The one case where hyper dispatches the next request with the previous response still
-    /// in its write buffer: that response ended before its request body did (conn.rs:427).
+    /// in its write buffer: that response ended before its request body did (conn.rs:427),
+    /// and hyper copies responses into one buffer (`writev: false`; with vectored writes it
+    /// polls the next handler only once the previous body has left, io.rs:135).
+    ///
+    /// Not run with vectored writes: there hyper 1.12 itself sometimes never answers the
+    /// pipelined request after such an early response, with no interim response involved
+    /// (seen with a request that sends none), so the case would test hyper's stall.
     #[tokio::test]
     async fn a_104_waits_for_an_early_response_still_in_hypers_buffer() {
-        early_response(true).await;
         early_response(false).await;
     }
 
