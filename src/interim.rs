@@ -42,7 +42,8 @@
 //! is closed, for `100` (hyper's own to send) and `101`, and for fields that frame a body.
 //!
 //! Cost when nothing is sent: one atomic load per write and flush on every connection, plus
-//! per HTTP/1.1 request one uncontended lock and an `Arc` clone.
+//! per HTTP/1.1 request three uncontended locks, two `Arc` clones, a waker clone and an
+//! extension (about 0.1 µs measured, against tens of µs a request costs).
 
 use std::future::Future;
 use std::io;
