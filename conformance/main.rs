@@ -18,6 +18,7 @@ mod delete;
 mod expiration;
 mod get;
 mod head;
+mod interim;
 mod logging;
 mod metrics;
 mod options;
