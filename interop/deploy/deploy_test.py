@@ -1702,7 +1702,7 @@ def group_assets(project: Project, base: Path) -> None:
             wait_for(f"{origin}/health", proc=procs[-1])
             return f"{origin}, assets dir {assets}"
 
-        if not check(names[0], start):
+        if not check(names[0], start, always=True):  # whatever the name filter selects
             fail_all(names[1:], "nginx or tusgate did not start")
             return
 
