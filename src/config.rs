@@ -624,7 +624,8 @@ pub struct ServeArgs {
     pub enable_experimental_protocol: bool,
     /// Send `104 Upload Resumption Supported` with the upload URL to draft creations before
     /// reading their body (HTTP/1.1), so an interrupted first request can be resumed. Off by
-    /// default: nginx and other proxies break on unknown 1xx responses (nginx ticket #1427);
+    /// default: nginx and other proxies break on unknown 1xx responses (nginx 1.22 takes it as
+    /// the final response and hangs the connection; nginx/nginx#1427);
     /// turn it on when clients reach tusgate directly or through a proxy that forwards them.
     #[arg(long = "draft-104", env = "TUSGATE_DRAFT_104", value_parser = parse_go_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, help_heading = "Protocol")]
     pub draft_104: bool,

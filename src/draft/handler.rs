@@ -13,8 +13,9 @@
 //!   failure is the error catalogue's status with its `ERR_*: reason` body;
 //! - a creation that fails once its upload exists still answers with its `Location` (the
 //!   upload keeps what arrived and can be resumed);
-//! - a 104 goes out at most once per creation, after the upload exists and before a byte of
-//!   its body is read, and only with `-draft-104` where the connection can carry it.
+//! - a 104 goes out at most once per creation with content, after the upload exists and
+//!   before a byte of its body is read, and only with `-draft-104` where the connection can
+//!   carry it.
 
 use std::time::SystemTime;
 
@@ -166,7 +167,11 @@ where
         checksum: super::headers::content_digest(ctx.headers),
         completes: complete,
     };
-    let interim = interim.filter(|_| ctx.app.config.draft_104);
+    // A creation without content gets its final response at once: a 104 would tell the
+    // client nothing sooner, and behind a proxy that mishandles 1xx it would cost the answer.
+    let interim = interim.filter(|_| {
+        ctx.app.config.draft_104 && request::content_length(ctx.headers) != Some(0)
+    });
     let created = std::sync::OnceLock::new();
     let announce = |info: &UploadInfo| {
         let _ = created.set(info.id.clone());
