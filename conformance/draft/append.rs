@@ -314,3 +314,75 @@ fn a_large_append_is_stored_exactly() {
         .has("Upload-Complete", "?1");
     assert!(stored(&s, &upload) == bytes, "stored bytes differ");
 }
+
+/// §"Completeness": "Upload-Complete can be false in response to an invalid operation performed
+/// on a completed upload": an append at another offset than a completed upload's length is the
+/// mismatching-offset problem.
+#[test]
+fn a_wrong_offset_on_a_completed_upload_is_a_mismatch() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let upload = s.location(&d.post(true).body(b"done").send().status(201));
+        let resp = d.append(&upload, 2, false, b"ne");
+        let body = problem(&resp, 409, MISMATCHING_OFFSET);
+        assert_eq!(body["expected-offset"], 4, "{body}");
+        assert_eq!(resp.header("Upload-Offset").as_deref(), Some("4"));
+        assert_eq!(stored(&s, &upload), b"done");
+    }
+}
+
+/// tusgate's decision (src/draft/mod.rs): a request saying `?1` whose body ended whole short of
+/// the recorded length is the inconsistent-length problem; what arrived is kept and the upload
+/// stays resumable. (A chunked body has no `Content-Length`, so nothing tells the server before
+/// the body ends.)
+#[test]
+fn a_completing_append_short_of_the_length_is_a_problem_and_keeps_the_bytes() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let upload = d.create(Some(10));
+        let resp = d
+            .append_req(&upload, 0, true)
+            .chunked(&[b"hel", b"lo"])
+            .send();
+        problem(&resp, 400, INCONSISTENT_LENGTH);
+        d.head(&upload)
+            .has("Upload-Offset", "5")
+            .has("Upload-Complete", "?0")
+            .has("Upload-Length", "10");
+        d.append(&upload, 5, true, b"world")
+            .status(204)
+            .has("Upload-Complete", "?1");
+        assert_eq!(stored(&s, &upload), b"helloworld");
+    }
+}
+
+/// Every draft response, errors included, says the interop version it speaks
+/// (src/draft/handler.rs).
+#[test]
+fn errors_carry_the_interop_version() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let unknown = "0123456789abcdef0123456789abcdef";
+        for resp in [
+            d.head(unknown),
+            d.append(unknown, 0, false, b"x"),
+            d.req("DELETE", unknown).send(),
+            d.req("PUT", "").send(),
+        ] {
+            assert!(resp.status >= 400, "{resp:#?}");
+            assert_eq!(resp.header(super::INTEROP).as_deref(), Some(v), "{resp:#?}");
+        }
+    }
+}

@@ -315,3 +315,44 @@ fn content_type_and_disposition_become_filetype_and_filename() {
         );
     }
 }
+
+/// §"Length": with `?1` and no `Content-Length` (a chunked body) the length is what arrived;
+/// with `?0` and `Upload-Length` smaller than the content, the content is refused past the
+/// length (§"Upload Append" applies the same bound).
+#[test]
+fn chunked_creations() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let resp = d
+            .post(true)
+            .chunked(&[b"hello", b" ", b"world"])
+            .send()
+            .status(201)
+            .has("Upload-Complete", "?1")
+            .has("Upload-Offset", "11");
+        let upload = s.location(&resp);
+        d.head(&upload).has("Upload-Length", "11");
+        assert_eq!(super::stored(&s, &upload), b"hello world");
+
+        let resp = d
+            .post(false)
+            .chunked(&[b"hello", b" "])
+            .send()
+            .status(201)
+            .has("Upload-Complete", "?0")
+            .has("Upload-Offset", "6");
+        let upload = s.location(&resp);
+        d.head(&upload).lacks("Upload-Length");
+
+        let resp = d
+            .post(false)
+            .header("Upload-Length", "3")
+            .body(b"hello")
+            .send();
+        assert_eq!(resp.status, 413, "interop {v}: {resp:#?}");
+    }
+}
