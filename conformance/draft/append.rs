@@ -386,3 +386,119 @@ fn errors_carry_the_interop_version() {
         }
     }
 }
+
+/// §"Limits", `max-size`: "The server might also deactivate the upload resource if the offset
+/// exceeds the maximum size": a deferred-length upload is bounded by `-max-size` however its
+/// body arrives, and the 413 says the limit.
+#[test]
+fn a_deferred_upload_is_bounded_by_max_size() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&["-max-size=10"]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let upload = d.create(None);
+        let resp = d.append(&upload, 0, false, &[b'a'; 11]);
+        assert_eq!(resp.status, 413, "interop {v}: {resp:#?}");
+        assert_eq!(
+            super::limits(&resp).get("max-size").map(String::as_str),
+            Some("10")
+        );
+        d.head(&upload).has("Upload-Offset", "0");
+        let resp = d
+            .append_req(&upload, 0, false)
+            .chunked(&[b"abcdef", b"ghijkl"])
+            .send();
+        assert_eq!(resp.status, 413, "interop {v}: {resp:#?}");
+        let state = d.head(&upload);
+        let offset: u64 = state
+            .header("Upload-Offset")
+            .and_then(|o| o.parse().ok())
+            .expect("offset");
+        assert!(offset <= 10, "{state:#?}");
+    }
+}
+
+/// §"Length" on appends, as a table: what an `Upload-Length` on an append to an upload of
+/// `recorded` length (`None`: deferred) with 5 bytes stored may do.
+#[test]
+fn upload_length_on_appends() {
+    if !interop_9_8() {
+        return;
+    }
+    struct Case {
+        recorded: Option<u64>,
+        upload_length: &'static str,
+        status: u16,
+        /// The length offset retrieval reports afterwards.
+        length: Option<&'static str>,
+    }
+    let cases = [
+        // Declares a deferred length.
+        Case {
+            recorded: None,
+            upload_length: "9",
+            status: 204,
+            length: Some("9"),
+        },
+        // Repeats the recorded length: consistent.
+        Case {
+            recorded: Some(9),
+            upload_length: "9",
+            status: 204,
+            length: Some("9"),
+        },
+        // Another length than the recorded one: the inconsistent-length problem.
+        Case {
+            recorded: Some(9),
+            upload_length: "8",
+            status: 400,
+            length: Some("9"),
+        },
+        // Below what is stored: no length can be that.
+        Case {
+            recorded: None,
+            upload_length: "4",
+            status: 400,
+            length: None,
+        },
+        // Not an Integer: the field is ignored (§"Length": "Other values MUST cause the entire
+        // header field to be ignored"), and the append goes on as if it were absent.
+        Case {
+            recorded: None,
+            upload_length: "9.0",
+            status: 204,
+            length: None,
+        },
+    ];
+    let s = start(&[]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        for case in &cases {
+            let upload = d.create(case.recorded);
+            d.append(&upload, 0, false, b"hello").status(204);
+            let resp = d
+                .append_req(&upload, 5, false)
+                .header("Upload-Length", case.upload_length)
+                .body(b"")
+                .send();
+            let what = format!(
+                "interop {v}, recorded {:?}, Upload-Length {}",
+                case.recorded, case.upload_length
+            );
+            assert_eq!(resp.status, case.status, "{what}: {resp:#?}");
+            let state = d.head(&upload);
+            assert_eq!(
+                state.header("Upload-Length").as_deref(),
+                case.length,
+                "{what}: {state:#?}"
+            );
+            assert_eq!(
+                state.header("Upload-Offset").as_deref(),
+                Some("5"),
+                "{what}"
+            );
+        }
+    }
+}

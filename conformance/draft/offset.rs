@@ -146,3 +146,22 @@ fn options_on_the_collection_announces_the_limits() {
         );
     }
 }
+
+/// GET on an upload is offset retrieval for a draft request even where tus 1.0 downloads are
+/// off (`-disable-download`): the draft defines it, and it carries no representation data.
+#[test]
+fn get_is_offset_retrieval_with_downloads_disabled() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&["-disable-download"]);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let upload = d.create(Some(10));
+        d.append(&upload, 0, false, b"abc").status(204);
+        let resp = d.req("GET", &upload).send().status(204);
+        assert_eq!(resp.header("Upload-Offset").as_deref(), Some("3"));
+        assert!(resp.body.is_empty());
+        s.req("GET", &upload).send().status(405);
+    }
+}
