@@ -8,7 +8,10 @@
 //! Mixing runs for interop 9 and 8 against tusgate and interop 6 against both servers (tusd
 //! shares one upload between its protocols too); tokens are tusgate's alone.
 
-use super::{CURRENT, Draft, start, stored};
+use std::io::Write;
+use std::time::Duration;
+
+use super::{CURRENT, Draft, path_of_id, start, stored, wait_for_offset, wait_for_upload};
 use crate::harness::{data, token_metadata, tokened};
 use crate::is_tusgate;
 
@@ -191,4 +194,38 @@ fn a_tokened_draft_upload_is_published() {
         assert_eq!(resp.status, 403, "interop {v}: {resp:#?}");
         assert_eq!(resp.header("Location"), None);
     }
+}
+
+/// §"Upload Creation": an interrupted upload "MUST NOT be considered complete": a tokened `?1`
+/// creation that breaks off publishes nothing; the append that brings the rest does. tusgate
+/// only (tokens).
+#[test]
+fn an_interrupted_tokened_creation_publishes_nothing_until_resumed() {
+    if !is_tusgate() {
+        return;
+    }
+    let s = tokened().start();
+    let d = Draft::new(&s, "9");
+    let bytes = data(100_000);
+    let (mut stream, _) = d
+        .post(true)
+        .header(
+            "Upload-Metadata",
+            &token_metadata("draft/cut.bin", "public", "application/octet-stream"),
+        )
+        .send_partial(bytes.len() as u64, &bytes[..20_000]);
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stream);
+    let upload = path_of_id(&s, &wait_for_upload(&s)[0]);
+    wait_for_offset(d, &upload, 20_000).has("Upload-Complete", "?0");
+    let asset = s.asset("public/draft/cut.bin");
+    assert!(!asset.exists(), "an interrupted upload was published");
+    d.append(&upload, 20_000, true, &bytes[20_000..])
+        .status(204)
+        .has("Upload-Complete", "?1");
+    assert!(
+        std::fs::read(&asset).expect("published") == bytes,
+        "published bytes differ"
+    );
 }

@@ -209,3 +209,23 @@ pub(crate) fn wait_for_offset(d: Draft<'_>, path: &str, offset: u64) -> Resp {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The one upload on disk, waiting for a creation to have made it (its URL reached no client).
+#[track_caller]
+pub(crate) fn wait_for_upload(s: &Server) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ids = upload_ids(s);
+        if ids.len() == 1 {
+            return ids;
+        }
+        assert!(ids.is_empty(), "more than one upload: {ids:?}");
+        assert!(Instant::now() < deadline, "the creation made no upload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The path of the upload with `id`.
+pub(crate) fn path_of_id(s: &Server, id: &str) -> String {
+    format!("{}{id}", s.base_path)
+}

@@ -165,3 +165,50 @@ fn get_is_offset_retrieval_with_downloads_disabled() {
         s.req("GET", &upload).send().status(405);
     }
 }
+
+/// §"Limits", `max-age`: "After the resource's lifetime is reached, the server might make the
+/// upload resource inaccessible": past `-upload-expiry` an incomplete upload is gone (410 until
+/// the reaper removes it, 404 after), never reported as resumable.
+#[test]
+fn an_expired_upload_is_not_resumable() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&["-upload-expiry=1s"]);
+    let d = Draft::new(&s, "9");
+    let upload = d.create(Some(10));
+    d.append(&upload, 0, false, b"abc").status(204);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let resp = d.head(&upload);
+    assert!(resp.status == 410 || resp.status == 404, "{resp:#?}");
+    let resp = d.append(&upload, 3, false, b"def");
+    assert!(resp.status == 410 || resp.status == 404, "{resp:#?}");
+}
+
+/// A browser client reads the draft's response fields only if CORS exposes them: `Location`,
+/// `Upload-Offset`, `Upload-Complete`, `Upload-Length`, `Upload-Draft-Interop-Version`.
+#[test]
+fn cors_exposes_the_draft_fields() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    let resp = Draft::new(&s, "9")
+        .post(false)
+        .header("Origin", "https://app.example")
+        .send()
+        .status(201);
+    let exposed = resp
+        .header("Access-Control-Expose-Headers")
+        .unwrap_or_default();
+    let exposed: Vec<&str> = exposed.split(',').map(str::trim).collect();
+    for name in [
+        "Location",
+        "Upload-Offset",
+        "Upload-Complete",
+        "Upload-Length",
+        "Upload-Draft-Interop-Version",
+    ] {
+        assert!(exposed.contains(&name), "{name} not exposed: {exposed:?}");
+    }
+}

@@ -17,7 +17,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::{CURRENT, Draft, interop_9_8, start, stored, upload_ids, wait_for_offset};
+use super::{
+    CURRENT, Draft, interop_9_8, path_of_id, start, stored, wait_for_offset, wait_for_upload,
+};
 use crate::harness::{data, read_response};
 
 /// The head of one response (interim or final), read byte by byte so that nothing after it is
@@ -65,11 +67,6 @@ fn read_heads(stream: &mut TcpStream) -> (Vec<Head>, Head) {
         }
         interim.push(head);
     }
-}
-
-/// The path of the upload with `id`.
-fn path_of_id(d: Draft<'_>, id: &str) -> String {
-    format!("{}{id}", d.s.base_path)
 }
 
 /// Careful creation (§"Upload Strategies"): an empty `?0` creation gives the URL, then the
@@ -126,7 +123,7 @@ fn an_interrupted_creation_keeps_what_arrived() {
         std::thread::sleep(Duration::from_millis(300));
         drop(stream);
         let ids = wait_for_upload(&s);
-        let upload = path_of_id(d, &ids[0]);
+        let upload = path_of_id(&s, &ids[0]);
         let state = wait_for_offset(d, &upload, 30_000);
         assert_eq!(state.header("Upload-Complete").as_deref(), Some("?0"));
         assert_eq!(state.header("Upload-Length").as_deref(), Some("100000"));
@@ -137,20 +134,6 @@ fn an_interrupted_creation_keeps_what_arrived() {
             stored(&s, &upload) == bytes,
             "interop {v}: stored bytes differ"
         );
-    }
-}
-
-/// The one upload on disk, waiting for the creation to have made it.
-fn wait_for_upload(s: &crate::harness::Server) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ids = upload_ids(s);
-        if ids.len() == 1 {
-            return ids;
-        }
-        assert!(ids.is_empty(), "more than one upload: {ids:?}");
-        assert!(Instant::now() < deadline, "the creation made no upload");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -381,7 +364,7 @@ fn offset_retrieval_ends_a_streaming_creation() {
         let d = Draft::new(&s, v);
         let (mut older, _) = d.post(true).send_partial(100, b"0123456789");
         older.flush().expect("flush");
-        let upload = path_of_id(d, &wait_for_upload(&s)[0]);
+        let upload = path_of_id(&s, &wait_for_upload(&s)[0]);
         std::thread::sleep(Duration::from_millis(300));
         let started = Instant::now();
         let state = d.head(&upload).status(204);
