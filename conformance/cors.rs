@@ -7,18 +7,20 @@ const ALLOW_HEADERS: &str = "Authorization, Origin, X-Requested-With, X-Request-
 const EXPOSE_HEADERS: &str = "Upload-Offset, Location, Upload-Length, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Incomplete, Upload-Complete, Upload-Draft-Interop-Version";
 
 fn allow_headers() -> String {
-    // Deliberate difference: the checksum extension's request header is allowed too.
+    // Deliberate difference: the checksum extension's request header is allowed too, and the
+    // IETF draft's Content-Disposition (the filename of a draft creation).
     differs(
         ALLOW_HEADERS.to_owned(),
-        format!("{ALLOW_HEADERS}, Upload-Checksum"),
+        format!("{ALLOW_HEADERS}, Upload-Checksum, Content-Disposition"),
     )
 }
 
 fn expose_headers() -> String {
-    // Deliberate difference: the headers of the expiration and checksum extensions are exposed.
+    // Deliberate difference: the headers of the expiration and checksum extensions are exposed,
+    // and the IETF draft's Upload-Limit.
     differs(
         EXPOSE_HEADERS.to_owned(),
-        format!("{EXPOSE_HEADERS}, Upload-Expires, Tus-Checksum-Algorithm"),
+        format!("{EXPOSE_HEADERS}, Upload-Expires, Tus-Checksum-Algorithm, Upload-Limit"),
     )
 }
 

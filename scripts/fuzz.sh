@@ -6,8 +6,8 @@
 # its absence is a failure, never a skip. A failing input is kept in fuzz/artifacts/<target>/,
 # and the command that replays it is printed.
 #
-# Time, measured on the 2-core machine: FUZZ_SECONDS per target (default 15) × 9 targets =
-# 135 s of fuzzing, plus the build: a few seconds when nothing changed, 70–90 s after a change
+# Time, measured on the 2-core machine: FUZZ_SECONDS per target (default 15) × 10 targets =
+# 150 s of fuzzing, plus the build: a few seconds when nothing changed, 70–90 s after a change
 # to tusgate (the whole script then took 3 min 47 s), and 10 CPU-minutes from cold (15 min
 # wall while other builds shared the machine). The build goes to FUZZ_TARGET_DIR (default
 # ~/.cache/tusgate-fuzz/target), outside the checkout, because CI runs each time in a fresh

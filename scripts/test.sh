@@ -47,10 +47,20 @@ stage "conformance (tusd v2.10.1)" env CONFORMANCE_TARGET=tusd CONFORMANCE_SERVE
 stage "tus-js-client (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
     npm --prefix clients/js test
 stage "tus-js-client (tusd v2.10.1)" env TUS_SERVER_BIN="$tusd" npm --prefix clients/js test
+# The same cases in tus-js-client's IETF draft modes (on by default in tusgate; tusd speaks
+# interop 3-6 behind -enable-experimental-protocol); concatenation stays tus 1.0's.
+stage "tus-js-client ietf-draft-05, interop 6 (tusgate)" env TUS_PROTOCOL=ietf-draft-05 \
+    TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token npm --prefix clients/js test
+stage "tus-js-client ietf-draft-03, interop 5 (tusgate)" env TUS_PROTOCOL=ietf-draft-03 \
+    TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token npm --prefix clients/js test
+stage "tus-js-client ietf-draft-05, interop 6 (tusd v2.10.1)" env TUS_PROTOCOL=ietf-draft-05 \
+    TUS_SERVER_BIN="$tusd" TUS_SERVER_ARGS=-enable-experimental-protocol npm --prefix clients/js test
+stage "tus-js-client ietf-draft-03, interop 5 (tusd v2.10.1)" env TUS_PROTOCOL=ietf-draft-03 \
+    TUS_SERVER_BIN="$tusd" TUS_SERVER_ARGS=-enable-experimental-protocol npm --prefix clients/js test
 stage "tuspy (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-uploads-without-token \
     bash clients/python/run.sh
 stage "tuspy (tusd v2.10.1)" env TUS_SERVER_BIN="$tusd" bash clients/python/run.sh
-stage "granite-assets 0.1.7 end to end" env TUSGATE_BIN="$tusgate" bash interop/granite/run.sh
+stage "granite-assets 0.1.7 end to end (tus 1.0, and the IETF draft: interop 8/9 raw, tus-js-client draft modes)" env TUSGATE_BIN="$tusgate" bash interop/granite/run.sh
 stage "nginx differential (secure_link downloads)" env TUSGATE_BIN="$tusgate" bash interop/nginx/run.sh
 stage "S3 end to end on moto and SeaweedFS (tus-js-client, SIGKILL, S3 outage, two instances, expiry, trust, newest wins)" env TUSGATE_BIN="$tusgate" bash interop/s3/run.sh
 stage "scale-out (3 instances on one bucket, SeaweedFS and moto: hopping requests, SIGKILL, SIGSTOP mid-PATCH, S3 outage, completion race)" env TUSGATE_BIN="$tusgate" bash interop/scaleout/run.sh

@@ -11,9 +11,10 @@ use http::header::{
 const DEFAULT_ALLOW_METHODS: &str = "POST, HEAD, PATCH, OPTIONS, GET, DELETE";
 const DEFAULT_ALLOW_HEADERS: &str = "Authorization, Origin, X-Requested-With, X-Request-ID, X-HTTP-Method-Override, Content-Type, Upload-Length, Upload-Offset, Tus-Resumable, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Incomplete, Upload-Complete, Upload-Draft-Interop-Version";
 const DEFAULT_EXPOSE_HEADERS: &str = "Upload-Offset, Location, Upload-Length, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Incomplete, Upload-Complete, Upload-Draft-Interop-Version";
-/// Headers of the extensions tusd lacks, which clients may read (`Upload-Expires`, checksum).
-const TUSGATE_ALLOW_HEADERS: &str = "Upload-Checksum";
-const TUSGATE_EXPOSE_HEADERS: &str = "Upload-Expires, Tus-Checksum-Algorithm";
+/// Headers tusd's lists lack: the extensions of ours clients may send or read (checksum,
+/// `Upload-Expires`), and the IETF draft's filename and limits.
+const TUSGATE_ALLOW_HEADERS: &str = "Upload-Checksum, Content-Disposition";
+const TUSGATE_EXPOSE_HEADERS: &str = "Upload-Expires, Tus-Checksum-Algorithm, Upload-Limit";
 
 /// The CORS settings (`-cors-*` flags).
 #[derive(Debug, Clone)]

@@ -11,6 +11,10 @@
 //! - [`tus`]: the tus 1.0 protocol, tusd-exact: a dispatcher (method override, CORS, version
 //!   check, routing) and one module per method that keeps only HTTP; [`tus::headers`] holds the
 //!   pure header parsers;
+//! - [`draft`]: the IETF resumable upload draft (interop 9, 8, 6, 5) on the same endpoint,
+//!   handed over by the tus dispatcher per request: pure parsers (structured fields, the
+//!   draft's fields, problem documents, request classification) and handlers over the same
+//!   lifecycle; [`interim`] sends its 104 interim responses on the connection;
 //! - [`lifecycle`]: the upload lifecycle every protocol shares (create, append, finish and
 //!   publish, terminate: locks, tokens, storage, metrics, in one order);
 //!   [`lifecycle::body`] turns a request body into a byte source with timeouts and

@@ -4,7 +4,8 @@ Every test module gets its own stack (module-scoped `stack` fixture):
 
 * tusgate, started as
   ``$TUSGATE_BIN -host 127.0.0.1 -port 0 -upload-dir D/uploads --assets-dir D/storage
-  $GRANITE_TUSGATE_ARGS`` with ``UPLOAD_SECRET`` / ``SECURE_LINK_SECRET`` (random per module) in
+  $GRANITE_TUSGATE_ARGS`` (plus the test module's ``TUSGATE_ARGS``, if it sets any) with
+  ``UPLOAD_SECRET`` / ``SECURE_LINK_SECRET`` (random per module) in
   its environment; the port is read from its ``You can now upload files to: …`` line.
   ``TUSGATE_BIN`` is required: unset or not executable is a test failure, never a skip.
 * a granite-assets ``LocalNginxAssetRepository`` configured exactly as an application would:
@@ -136,11 +137,12 @@ def wait_until(what: str, process: Process, probe) -> object:
                 pytrace=False)
 
 
-def start_tusgate(workdir: Path, upload_secret: str, link_secret: str) -> tuple[Process, int]:
+def start_tusgate(workdir: Path, upload_secret: str, link_secret: str,
+                  extra_args: list[str] = ()) -> tuple[Process, int]:
     binary = executable("TUSGATE_BIN")
     command = [binary, "-host", "127.0.0.1", "-port", "0",
                "-upload-dir", str(workdir / "uploads"), "--assets-dir", str(workdir / "storage"),
-               *shlex.split(os.environ.get("GRANITE_TUSGATE_ARGS", ""))]
+               *shlex.split(os.environ.get("GRANITE_TUSGATE_ARGS", "")), *extra_args]
     env = {**os.environ, "UPLOAD_SECRET": upload_secret, "SECURE_LINK_SECRET": link_secret}
     log_path = workdir / "tusgate.log"
     process = Process("tusgate", command, log_path, env)
@@ -264,7 +266,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
+def stack(request, tmp_path_factory) -> Iterator[Stack]:
+    """The module's stack; a test module may set TUSGATE_ARGS (a list) for flags it needs."""
     workdir = tmp_path_factory.mktemp("granite")
     storage, uploads = workdir / "storage", workdir / "uploads"
     storage.mkdir()
@@ -273,7 +276,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
     processes: list[Process] = []
     try:
-        tusgate, port = start_tusgate(workdir, upload_secret, link_secret)
+        tusgate, port = start_tusgate(workdir, upload_secret, link_secret,
+                                      getattr(request.module, "TUSGATE_ARGS", []))
         processes.append(tusgate)
         tusd_url = download_origin = f"http://127.0.0.1:{port}"
         if os.environ.get("GRANITE_DOWNLOAD_VIA_NGINX") == "1":

@@ -9,7 +9,10 @@
 // nothing).
 //
 // Prints exactly one JSON line on stdout and exits 0:
-//   {"url": "<upload URL>"}                          upload finished
+//   {"url": "<upload URL>", "interop": [...], "tusResumableAnswers": n}  upload finished;
+//       `interop`: the distinct Upload-Draft-Interop-Version values the client sent (empty under
+//       tus 1.0), `tusResumableAnswers`: responses that carried Tus-Resumable (a draft upload
+//       answered as tus 1.0 would show here)
 //   {"stoppedBeforeFinal": true, "partials": [...]}  stopBeforeFinal hit
 //   {"error": "<message>", "status": <HTTP status or null>}  upload failed (exit 1)
 //
@@ -71,6 +74,8 @@ function main() {
   setTimeout(() => finish({ error: `no result after ${RUN_TIMEOUT_MS} ms`, status: null }, 1),
     RUN_TIMEOUT_MS).unref()
 
+  const interop = new Set()
+  let tusResumableAnswers = 0
   const upload = new tus.Upload(fs.createReadStream(file), {
     endpoint,
     headers: JSON.parse(headersJson),
@@ -78,7 +83,15 @@ function main() {
     retryDelays: null, // a rejection must surface, not be retried
     ...options,
     ...(stopBeforeFinal ? { httpStack: new StopBeforeFinalStack() } : {}),
-    onSuccess: () => finish({ url: upload.url }, 0),
+    onBeforeRequest: (req) => {
+      const version = req.getHeader('Upload-Draft-Interop-Version')
+      if (version !== undefined) interop.add(version)
+    },
+    onAfterResponse: (_req, res) => {
+      if (res.getHeader('Tus-Resumable')) tusResumableAnswers += 1
+    },
+    onSuccess: () =>
+      finish({ url: upload.url, interop: [...interop].sort(), tusResumableAnswers }, 0),
     onError: (err) => {
       const status = err.originalResponse ? err.originalResponse.getStatus() : null
       finish({ error: String(err.message ?? err), status }, 1)

@@ -210,7 +210,11 @@ async fn retrieve_offset(
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     set_state(&mut response, &info);
     if let Some(length) = info.length {
-        response::set_header(&mut response, HeaderName::from_static(UPLOAD_LENGTH), length);
+        response::set_header(
+            &mut response,
+            HeaderName::from_static(UPLOAD_LENGTH),
+            length,
+        );
     }
     set_limit(&mut response, version, &limits(ctx, Some(&info)));
     Ok(response)
@@ -356,9 +360,10 @@ fn problem_response(ctx: &Ctx<'_>, problem: Problem) -> Response<Body> {
         .with_label_values(&[status.as_str(), problem_code(&problem)])
         .inc();
     let mut response = response::text(status, problem.body());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(problem::CONTENT_TYPE));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(problem::CONTENT_TYPE),
+    );
     for (name, value) in problem.headers() {
         response::set_header(&mut response, HeaderName::from_static(name), value);
     }

@@ -191,7 +191,10 @@ mod tests {
     fn disposition_variants() {
         let f = |v: &str| disposition_filename(v.as_bytes());
         assert_eq!(f("attachment; filename=a.txt"), Some("a.txt".into()));
-        assert_eq!(f(r#"inline; filename="a \"b\".txt""#), Some(r#"a "b".txt"#.into()));
+        assert_eq!(
+            f(r#"inline; filename="a \"b\".txt""#),
+            Some(r#"a "b".txt"#.into())
+        );
         assert_eq!(
             f(r#"inline; filename*=utf-8'en'%E2%82%AC.txt; filename="e.txt""#),
             Some("€.txt".into())

@@ -32,8 +32,8 @@ use http_body::Body as HttpBody;
 use crate::app::App;
 use crate::draft::{self, headers::Protocol};
 use crate::error::Error;
-use crate::interim::Interim;
 use crate::hooks::HttpRequest;
+use crate::interim::Interim;
 use crate::lifecycle::Caller;
 use crate::response::{self, Body};
 use crate::upload::{UploadId, UploadInfo};
@@ -151,14 +151,16 @@ where
         Protocol::Tus => {}
         Protocol::Draft(version) => {
             let interim = parts.extensions.get::<Interim>().cloned();
-            let mut response =
-                draft::handle(&ctx, version, &parts.method, id, body, interim).await;
+            let mut response = draft::handle(&ctx, version, &parts.method, id, body, interim).await;
             if let Some(cors_headers) = cors_headers {
                 response.headers_mut().extend(cors_headers);
             }
             return response;
         }
-        Protocol::UnsupportedDraft(raw) => {
+        Protocol::UnsupportedDraft(mut raw) => {
+            if let Some((cut, _)) = raw.char_indices().nth(32) {
+                raw.truncate(cut);
+            }
             let mut response = response::text(
                 http::StatusCode::BAD_REQUEST,
                 format!(

@@ -1,6 +1,10 @@
 // parallelUploads (concatenation extension): tus-js-client splits the input
 // into partial uploads, uploads them concurrently and then creates a final
 // upload that concatenates them. The final URL must serve the whole file.
+//
+// tus 1.0 only: the IETF draft has no concatenation, and tus-js-client 4.3.1 still sends
+// `Upload-Concat` in its draft modes; tusgate keeps concatenation tus 1.0's (a draft append to
+// a final upload is refused as tus refuses it), so the draft runs skip these cases.
 
 import assert from 'node:assert/strict'
 
@@ -12,6 +16,7 @@ import {
   describeWithServer,
   head,
   randomData,
+  tusOnly,
   uploadAll,
 } from './harness.mjs'
 
@@ -42,6 +47,6 @@ describeWithServer(`parallelUploads: ${PARTS}`, (server, test) => {
       const res = await head(url)
       assert.match(res.headers['upload-concat'] ?? '', /^final;/, 'HEAD Upload-Concat of final')
       await assertStored(url, data)
-    })
+    }, { skip: tusOnly('the draft has no concatenation (Upload-Concat)') })
   }
 })

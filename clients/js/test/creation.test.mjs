@@ -1,6 +1,9 @@
 // Creation-time options of tus-js-client: creation-with-upload
 // (uploadDataDuringCreation), creation-defer-length (uploadLengthDeferred)
-// and the Upload-Metadata round trip through HEAD.
+// and the Upload-Metadata round trip through HEAD. Under a draft protocol these
+// are the draft's creation with content (Upload-Complete on the POST), a
+// creation without a length (the last append says Upload-Length and ?1), and
+// Upload-Metadata as tusgate's extension of the draft.
 
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
@@ -12,6 +15,8 @@ import {
   creationRequests,
   describeWithServer,
   head,
+  isDraft,
+  isTusgate,
   parseMetadata,
   patchRequests,
   randomData,
@@ -105,7 +110,14 @@ describeWithServer('metadata', (server, test) => {
 
     const res = await head(url)
     assert.equal(res.status, 200)
-    assert.deepEqual(parseMetadata(res.headers['upload-metadata']), metadata)
+    if (isDraft() && !isTusgate()) {
+      // A documented difference: tusd v2.10.1's draft creation (PostFileV2) never reads
+      // Upload-Metadata (only Content-Type and Content-Disposition), so what tus-js-client
+      // sends in its draft modes is dropped. tusgate keeps it: it is how upload tokens travel.
+      assert.deepEqual(parseMetadata(res.headers['upload-metadata']), {})
+    } else {
+      assert.deepEqual(parseMetadata(res.headers['upload-metadata']), metadata)
+    }
     await assertStored(url, data)
   })
 })

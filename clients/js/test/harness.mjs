@@ -9,6 +9,11 @@
 //   TUS_SERVER_BIN   path of the server binary (required; missing = failure)
 //   TUS_SERVER_ARGS  extra flags, split on whitespace (optional)
 //   TUS_KEEP_TMP=1   keep the temp dirs (uploads + server log) even on success
+//   TUS_PROTOCOL     the protocol tus-js-client speaks: tus-v1 (default), ietf-draft-05
+//                    (Upload-Draft-Interop-Version 6) or ietf-draft-03 (interop 5); the
+//                    same cases run under each, except those a protocol lacks (skipped with
+//                    the reason). The checks (assertStored, headOffset) stay tus 1.0 requests
+//                    plus, under a draft, the draft's own offset retrieval.
 
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -28,6 +33,33 @@ export { tus }
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
+
+/** tus-js-client's `protocol` option → the Upload-Draft-Interop-Version it sends. */
+const DRAFT_INTEROP_VERSIONS = { 'ietf-draft-03': '5', 'ietf-draft-05': '6' }
+
+/** The protocol of this run (TUS_PROTOCOL); anything unknown fails every test file at load. */
+export const PROTOCOL = process.env.TUS_PROTOCOL || 'tus-v1'
+if (PROTOCOL !== 'tus-v1' && !(PROTOCOL in DRAFT_INTEROP_VERSIONS)) {
+  throw new Error(
+    `TUS_PROTOCOL=${PROTOCOL} is not one of tus-v1, ${Object.keys(DRAFT_INTEROP_VERSIONS).join(', ')}`,
+  )
+}
+
+/** The interop version tus-js-client sends in this run, or undefined under tus 1.0. */
+export const DRAFT_INTEROP = DRAFT_INTEROP_VERSIONS[PROTOCOL]
+
+/** This run speaks the IETF draft (tus-js-client's ietf-draft-03 / ietf-draft-05). */
+export function isDraft() {
+  return DRAFT_INTEROP !== undefined
+}
+
+/**
+ * The `skip` option of a case that only tus 1.0 has: the reason under a draft protocol, false
+ * under tus 1.0 (node:test reports a skipped case with its reason, so it is never silent).
+ */
+export function tusOnly(reason) {
+  return isDraft() && `tus 1.0 only under ${PROTOCOL}: ${reason}`
+}
 
 /** Short retry schedule so that failures surface quickly. */
 export const FAST_RETRIES = [0, 200, 500]
@@ -294,15 +326,20 @@ export function describeWithServer(title, body, serverOptions = {}) {
 // ---------------------------------------------------------------------------
 
 /**
- * Sends one request. Resolves to { status, headers, body } where body is a
- * Buffer, or — with `{ hashBody: true }` — { sha256, length } computed while streaming.
+ * Sends one request (`body`: a Buffer, or none). Resolves to { status, headers, body } where
+ * body is a Buffer, or — with `{ hashBody: true }` — { sha256, length } computed while
+ * streaming. Interim (1xx) responses are skipped, as Node does.
  */
-export function request(method, url, { headers = {}, hashBody = false, timeoutMs = 30_000 } = {}) {
+export function request(
+  method,
+  url,
+  { headers = {}, body = null, hashBody = false, timeoutMs = 30_000, tusResumable = true } = {},
+) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, {
       method,
       agent: false,
-      headers: { 'Tus-Resumable': '1.0.0', ...headers },
+      headers: { ...(tusResumable ? { 'Tus-Resumable': '1.0.0' } : {}), ...headers },
       timeout: timeoutMs,
     })
     req.once('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)))
@@ -322,12 +359,20 @@ export function request(method, url, { headers = {}, hashBody = false, timeoutMs
         resolve({ status: res.statusCode, headers: res.headers, body })
       })
     })
-    req.end()
+    req.end(body ?? undefined)
   })
 }
 
 export function head(url) {
   return request('HEAD', url)
+}
+
+/** The draft's offset retrieval: HEAD with this run's interop version, no Tus-Resumable. */
+export function draftHead(url) {
+  return request('HEAD', url, {
+    tusResumable: false,
+    headers: { 'Upload-Draft-Interop-Version': DRAFT_INTEROP },
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -385,6 +430,17 @@ export async function assertStored(url, source) {
   assert.ok([200, 204].includes(got.status), `GET ${url} status ${got.status}`)
   assert.equal(got.body.length, source.length, 'GET body length')
   assert.equal(got.body.sha256, sha256(source), 'GET body sha256')
+
+  if (isDraft()) {
+    // The draft's own view of the finished upload (§ Offset Retrieval, server behaviour).
+    const res = await draftHead(url)
+    assert.equal(res.status, 204, `draft HEAD ${url} status`)
+    assert.equal(res.headers['upload-offset'], String(source.length), 'draft HEAD Upload-Offset')
+    assert.equal(res.headers['upload-complete'], '?1', 'draft HEAD Upload-Complete')
+    assert.equal(res.headers['upload-length'], String(source.length), 'draft HEAD Upload-Length')
+    assert.equal(res.headers['cache-control'], 'no-store', 'draft HEAD Cache-Control')
+    assert.equal(res.headers['tus-resumable'], undefined, 'draft HEAD answered as tus 1.0')
+  }
 }
 
 /** Parses an Upload-Metadata header into { key: decoded value }. */
@@ -416,13 +472,25 @@ export function startUpload(input, options = {}, { resumePrevious = false } = {}
   let upload
   const done = new Promise((resolve, reject) => {
     upload = new tus.Upload(input, {
+      protocol: PROTOCOL,
       retryDelays: FAST_RETRIES,
       ...options,
       onBeforeRequest: async (req) => {
         requests.push({ method: req.getMethod(), url: req.getURL(), headers: recordHeaders(req) })
         await options.onBeforeRequest?.(req)
       },
+      onAfterResponse: async (req, res) => {
+        const sent = requests.findLast((r) => r.method === req.getMethod() && r.url === req.getURL())
+        if (sent) sent.response = recordResponse(res)
+        await options.onAfterResponse?.(req, res)
+      },
       onSuccess: (payload) => {
+        try {
+          assertSpokeProtocol(requests, options.protocol ?? PROTOCOL)
+        } catch (err) {
+          reject(err)
+          return
+        }
         options.onSuccess?.(payload)
         resolve(upload.url)
       },
@@ -471,7 +539,50 @@ const RECORDED_HEADERS = [
   'Upload-Concat',
   'Upload-Metadata',
   'X-HTTP-Method-Override',
+  'Tus-Resumable',
+  'Upload-Draft-Interop-Version',
+  'Upload-Complete',
+  'Content-Type',
 ]
+
+const RECORDED_RESPONSE_HEADERS = [
+  'Tus-Resumable',
+  'Upload-Draft-Interop-Version',
+  'Upload-Complete',
+  'Upload-Offset',
+]
+
+function recordResponse(res) {
+  const headers = {}
+  for (const name of RECORDED_RESPONSE_HEADERS) {
+    const value = res.getHeader(name)
+    if (value !== undefined && value !== null) headers[name] = value
+  }
+  return { status: res.getStatus(), headers }
+}
+
+/**
+ * Every request of a finished upload spoke `protocol` and every response came from the same
+ * protocol: under a draft, no request or response carries Tus-Resumable (a server that
+ * ignored the draft header would answer as tus 1.0, with it) and every request carries the
+ * interop version. This is what makes a draft run test the draft and not tus 1.0 again.
+ */
+export function assertSpokeProtocol(requests, protocol = PROTOCOL) {
+  const interop = DRAFT_INTEROP_VERSIONS[protocol]
+  for (const r of requests) {
+    const what = `${r.method} ${r.url}`
+    if (interop === undefined) {
+      assert.equal(r.headers['Tus-Resumable'], '1.0.0', `${what}: Tus-Resumable`)
+      assert.equal(r.headers['Upload-Draft-Interop-Version'], undefined, `${what}: interop version`)
+      continue
+    }
+    assert.equal(r.headers['Upload-Draft-Interop-Version'], interop, `${what}: interop version`)
+    assert.equal(r.headers['Tus-Resumable'], undefined, `${what}: Tus-Resumable sent`)
+    if (r.response) {
+      assert.equal(r.response.headers['Tus-Resumable'], undefined, `${what}: answered as tus 1.0`)
+    }
+  }
+}
 
 function recordHeaders(req) {
   const headers = {}
@@ -489,12 +600,12 @@ export function patchRequests(requests) {
   )
 }
 
-/** Creation requests (POST without a method override). */
 /** The server under test is tusgate (some cases exercise what only tusgate has). */
 export function isTusgate() {
   return path.basename(process.env.TUS_SERVER_BIN ?? '').startsWith('tusgate')
 }
 
+/** Creation requests (POST without a method override). */
 export function creationRequests(requests) {
   return requests.filter((r) => r.method === 'POST' && !r.headers['X-HTTP-Method-Override'])
 }

@@ -12,11 +12,13 @@ import assert from 'node:assert/strict'
 import {
   MiB,
   MemoryUrlStorage,
+  PROTOCOL,
   assertStored,
   creationRequests,
   describeWithServer,
   firedBeforeDone,
   headOffset,
+  isDraft,
   patchRequests,
   randomData,
   startUpload,
@@ -94,6 +96,27 @@ describeWithServer('resume after the server is SIGKILLed and restarted', (server
       assert.ok(offsets.every((o) => o >= INTERRUPT_AT), `PATCH offsets after restart: ${offsets}`)
       await assertStored(url, data)
     })
+  }
+})
+
+// One upload, two protocols (tusgate's decision, src/draft/mod.rs): an upload created by
+// one protocol is resumed by the other. Runs in the draft runs, pairing their draft with tus 1.0.
+describeWithServer('resume across protocols', (server, test) => {
+  for (const [from, to] of [[PROTOCOL, 'tus-v1'], ['tus-v1', PROTOCOL]]) {
+    test(`created with ${from}, aborted between chunks, resumed with ${to}`, async () => {
+      const data = randomData(6 * MiB + 1)
+      const options = { endpoint: server.endpoint, chunkSize: CHUNK }
+      const abort = triggerAt('between-chunks', INTERRUPT_AT, () => first.upload.abort())
+      const first = startUpload(data, { ...options, protocol: from, ...abort.options })
+      await firedBeforeDone(abort.fired, first.done)
+      const url = first.upload.url
+      assert.equal(await headOffset(url), INTERRUPT_AT, 'offset after interruption')
+
+      const second = await uploadAll(data, { ...options, protocol: to, uploadUrl: url })
+      assert.equal(second.url, url, 'resumed the same upload')
+      assertResumedFrom(second.requests, INTERRUPT_AT)
+      await assertStored(url, data)
+    }, { skip: !isDraft() && 'needs a draft run (TUS_PROTOCOL) to mix with tus 1.0' })
   }
 })
 

@@ -1,12 +1,14 @@
 // Termination extension through tus-js-client: tus.Upload.terminate(url) on a
 // finished upload, and upload.abort(true) in the middle of an upload (between
 // chunks and inside a PATCH). Afterwards HEAD and GET on the URL must be 404.
+// Under a draft protocol this is the draft's cancellation (DELETE with the interop version).
 
 import assert from 'node:assert/strict'
 
 import {
   FAST_RETRIES,
   MiB,
+  PROTOCOL,
   assertStored,
   describeWithServer,
   firedBeforeDone,
@@ -30,7 +32,7 @@ describeWithServer('termination', (server, test) => {
     const { url } = await uploadAll(data, { endpoint: server.endpoint })
     await assertStored(url, data)
 
-    await tus.Upload.terminate(url, { retryDelays: FAST_RETRIES })
+    await tus.Upload.terminate(url, { protocol: PROTOCOL, retryDelays: FAST_RETRIES })
     await assertGone(url)
   })
 
