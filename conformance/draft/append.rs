@@ -266,8 +266,8 @@ fn an_append_to_a_completed_upload_replays_completion() {
 
 /// §"Upload Append": "If the length is known, the server MUST prevent the offset from
 /// exceeding the upload length", not relying on `Content-Length` (it may be absent). A declared
-/// body past the length is refused before a byte is read (413, as tus 1.0); a chunked one is
-/// cut at the length (413): the stored bytes are exactly the representation's.
+/// body past the length is refused before a byte is read (413, as tus 1.0); a chunked one when
+/// it runs past the length (413).
 #[test]
 fn a_body_past_the_length_is_refused() {
     if !interop_9_8() {
@@ -284,17 +284,22 @@ fn a_body_past_the_length_is_refused() {
             .has("Upload-Offset", "2")
             .has("Upload-Complete", "?0");
 
-        // A chunked body announces no length: what fits is stored, which completes the upload
-        // (every byte of its length), and the excess is refused.
+        // A chunked body announces no length: it is refused once it runs past the length, and
+        // the offset never exceeds the length. (tusgate then keeps what fitted and completes
+        // the upload, as tus 1.0 does; the draft says to invalidate the upload instead: see
+        // mixing::a_body_past_the_length_invalidates_the_upload, ignored for now.)
         let resp = d
             .append_req(&upload, 2, false)
             .chunked(&[b"cd", b"efgh"])
             .send();
         assert_eq!(resp.status, 413, "interop {v}: {resp:#?}");
-        d.head(&upload)
-            .has("Upload-Offset", "5")
-            .has("Upload-Complete", "?1");
-        assert_eq!(stored(&s, &upload), b"abcde");
+        let state = d.head(&upload);
+        let offset: usize = state
+            .header("Upload-Offset")
+            .and_then(|o| o.parse().ok())
+            .expect("offset");
+        assert!(offset <= 5, "{state:#?}");
+        assert_eq!(stored(&s, &upload), &b"abcdefgh"[..offset]);
     }
 }
 
