@@ -356,3 +356,21 @@ fn chunked_creations() {
         assert_eq!(resp.status, 413, "interop {v}: {resp:#?}");
     }
 }
+
+/// §"Length": `?1` says the content is the rest of the representation; a chunked body that
+/// ends short of `Upload-Length` contradicts it: the inconsistent-length problem.
+#[test]
+fn a_complete_creation_short_of_its_length_is_a_problem() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    for v in CURRENT {
+        let resp = Draft::new(&s, v)
+            .post(true)
+            .header("Upload-Length", "10")
+            .chunked(&[b"hel", b"lo"])
+            .send();
+        problem(&resp, 400, INCONSISTENT_LENGTH);
+    }
+}
