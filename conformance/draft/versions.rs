@@ -206,3 +206,24 @@ fn interop_5_needs_no_media_type_and_has_no_limits() {
     );
     assert_eq!(stored(&s, &upload), b"abcdef");
 }
+
+/// tus-js-client's `overridePatchMethod` (browsers or proxies without PATCH) sends its draft
+/// appends as POST with `X-HTTP-Method-Override: PATCH`; tusd applies the override to every
+/// request before it looks at the protocol, so the append goes through. Against both servers.
+#[test]
+fn method_override_applies_to_draft_appends() {
+    let s = start(&[]);
+    let d = Draft::new(&s, "6");
+    let upload = d.create(Some(6));
+    d.req("POST", &upload)
+        .header("X-HTTP-Method-Override", "PATCH")
+        .header("Content-Type", PARTIAL_UPLOAD)
+        .header("Upload-Offset", "0")
+        .header("Upload-Complete", "?1")
+        .body(b"abcdef")
+        .send()
+        .status(204)
+        .has("Upload-Offset", "6");
+    d.head(&upload).status(204).has("Upload-Complete", "?1");
+    assert_eq!(stored(&s, &upload), b"abcdef");
+}

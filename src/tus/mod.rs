@@ -9,7 +9,9 @@
 //!    else is 405.
 //!
 //! A request with `Upload-Draft-Interop-Version` is the IETF draft's, served by
-//! [`crate::draft`] after step 2 (no method override, no `Tus-Resumable`).
+//! [`crate::draft`] after step 2 (with the method override of step 1, as tusd applies it to every
+//! request and tus-js-client's `overridePatchMethod` sends draft appends that way; no
+//! `Tus-Resumable`).
 //!
 //! Every tus 1.0 response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
 //! and the CORS headers when the request had an allowed `Origin`.
@@ -151,7 +153,7 @@ where
         Protocol::Tus => {}
         Protocol::Draft(version) => {
             let interim = parts.extensions.get::<Interim>().cloned();
-            let mut response = draft::handle(&ctx, version, &parts.method, id, body, interim).await;
+            let mut response = draft::handle(&ctx, version, &method, id, body, interim).await;
             if let Some(cors_headers) = cors_headers {
                 response.headers_mut().extend(cors_headers);
             }
