@@ -260,6 +260,20 @@ fn an_append_to_a_completed_upload_replays_completion() {
                 .has("Upload-Complete", "?1")
                 .has("Upload-Offset", "4");
         }
+        // Not valid, so not replayed: a `?1` whose content says the representation is longer
+        // (offset 4 + 4 bytes) contradicts the recorded length (§"Length"), as does another
+        // `Upload-Length`; the client must not be told its 8 bytes were completed.
+        problem(
+            &d.append(&upload, 4, true, b"more"),
+            400,
+            INCONSISTENT_LENGTH,
+        );
+        let resp = d
+            .append_req(&upload, 4, false)
+            .header("Upload-Length", "8")
+            .body(b"more")
+            .send();
+        problem(&resp, 400, INCONSISTENT_LENGTH);
         assert_eq!(stored(&s, &upload), b"done");
     }
 }
