@@ -62,7 +62,7 @@ stage "tuspy (tusgate)" env TUS_SERVER_BIN="$tusgate" TUS_SERVER_ARGS=-allow-upl
 stage "tuspy (tusd v2.10.1)" env TUS_SERVER_BIN="$tusd" bash clients/python/run.sh
 stage "granite-assets 0.1.7 end to end (tus 1.0, and the IETF draft: interop 8/9 raw, tus-js-client draft modes)" env TUSGATE_BIN="$tusgate" bash interop/granite/run.sh
 stage "nginx differential (secure_link downloads)" env TUSGATE_BIN="$tusgate" bash interop/nginx/run.sh
-stage "S3 end to end on moto and SeaweedFS (tus-js-client, SIGKILL, S3 outage, two instances, expiry, trust, newest wins)" env TUSGATE_BIN="$tusgate" bash interop/s3/run.sh
+stage "S3 end to end on moto and SeaweedFS (tus-js-client, the IETF draft, SIGKILL, S3 outage, two instances, expiry, trust, newest wins)" env TUSGATE_BIN="$tusgate" bash interop/s3/run.sh
 stage "scale-out (3 instances on one bucket, SeaweedFS and moto: hopping requests, SIGKILL, SIGSTOP mid-PATCH, S3 outage, completion race)" env TUSGATE_BIN="$tusgate" bash interop/scaleout/run.sh
 stage "chaos (resets, SIGKILL, full disk)" env TUSGATE_BIN="$tusgate" bash interop/chaos/run.sh
 stage "durability (syscall order: every completed upload fsynced before its response)" env TUSGATE_BIN="$tusgate" bash interop/durability/run.sh

@@ -245,6 +245,11 @@ WEED_PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.por
 # -admin.port.grpc says, so the admin port is chosen with that one free too.
 WEED_GRPC_OFFSET = 10000
 WEED_READY_TIMEOUT_S = 60.0
+# Every bucket is a collection with volumes of its own, and one server serves every test of the
+# session. weed's default (`-volume.max=0`) allows free disk space / volume size (1 GiB) volumes:
+# 22 on a disk with 22 GB free, and the 22nd bucket's writes then fail with 500 InternalError.
+# Volumes are sparse files that hold what was written, so a fixed count costs no disk.
+WEED_MAX_VOLUMES = 1000
 WEED_PORT_TAKEN = re.compile(r"Port \d+ for \S+ is not available")
 
 
@@ -306,7 +311,8 @@ class SeaweedFS(S3Server):
                    "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
                    *(f"-{flag}={port}" for flag, port in self.ports.items()),
                    f"-s3.config={config}", f"-s3.localSocket={self.socket_dir / 's3.sock'}",
-                   "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+                   "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                   f"-volume.max={WEED_MAX_VOLUMES}"]
         self._connect(self.ports["s3.port"])
         self._probe = s3_client(self.endpoint, read_timeout=5)
         try:
@@ -581,20 +587,27 @@ def patch_chunks(url: str, data: bytes, start: int, end: int, chunk: int) -> int
 
 
 def streamed_patch(url: str, offset: int, pieces: Iterable[bytes],
-                   between: Callable[[int], None], timeout: float) -> tuple[int | None, str]:
+                   between: Callable[[int], None], timeout: float,
+                   headers: dict[str, str] | None = None) -> tuple[int | None, str]:
     """One PATCH whose body is sent piece by piece from a thread, calling `between(bytes sent)`
     after each piece (to crash or freeze something mid-request), while this thread reads the
     response: a server may answer (an error) before it has read the whole body, and a client
     that only reads after sending everything would see a broken pipe instead of the answer.
 
+    `headers` replaces tus 1.0's (Tus-Resumable, Content-Type, Upload-Offset), for another
+    protocol's append (the IETF draft's); Host, Content-Length and Connection are always sent.
+
     Waits at most `timeout` seconds for the whole response. Returns (status, body), or
     (None, reason) when the connection failed or no complete answer came in time."""
     pieces = list(pieces)
     parsed = urllib.parse.urlsplit(url)
+    if headers is None:
+        headers = {**TUS, "Content-Type": "application/offset+octet-stream",
+                   "Upload-Offset": str(offset)}
     head = (f"PATCH {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
-            "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
-            f"Upload-Offset: {offset}\r\nContent-Length: {sum(map(len, pieces))}\r\n"
-            "Connection: close\r\n\r\n").encode()
+            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            + f"Content-Length: {sum(map(len, pieces))}\r\nConnection: close\r\n\r\n"
+            ).encode()
     deadline = time.monotonic() + timeout
     sock = socket.create_connection((parsed.hostname, parsed.port), timeout=timeout)
     failed: list[BaseException] = []

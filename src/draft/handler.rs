@@ -154,7 +154,7 @@ where
     let chunk = Chunk {
         body,
         content_length: request::content_length(ctx.headers),
-        checksum: None,
+        checksum: super::headers::content_digest(ctx.headers),
         completes: complete,
     };
     let interim = interim.filter(|_| ctx.app.config.draft_104);
@@ -240,7 +240,7 @@ where
         chunk: Chunk {
             body,
             content_length: request::content_length(ctx.headers),
-            checksum: None,
+            checksum: super::headers::content_digest(ctx.headers),
             completes: complete,
         },
     };
@@ -339,6 +339,23 @@ fn failure_response(
         Failure::Problem(problem) => problem_response(ctx, problem),
         Failure::Error(Error::InconsistentLength) => {
             problem_response(ctx, Problem::InconsistentLength)
+        }
+        Failure::Error(Error::ChecksumMismatch) => {
+            // tus 1.0's 460 is its checksum extension's own status; the draft names none, and a
+            // request whose content fails its Content-Digest is a bad request. Nothing of it
+            // was kept, so the client may send it again.
+            let err = Error::ChecksumMismatch;
+            app.metrics
+                .errors_total
+                .with_label_values(&["400", err.code()])
+                .inc();
+            response::text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{}: the content does not match its Content-Digest; nothing of it was kept\n",
+                    err.code()
+                ),
+            )
         }
         Failure::Error(err) => {
             let too_large = err.status() == StatusCode::PAYLOAD_TOO_LARGE;

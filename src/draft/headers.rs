@@ -11,6 +11,7 @@
 use http::HeaderMap;
 
 use super::sf::{self, Bare, Member};
+use crate::lifecycle::body::{Checksum, ChecksumAlgorithm};
 
 pub const UPLOAD_DRAFT_INTEROP_VERSION: &str = "upload-draft-interop-version";
 pub const UPLOAD_COMPLETE: &str = "upload-complete";
@@ -219,6 +220,32 @@ impl UploadLimit {
     }
 }
 
+/// `Content-Digest` (RFC 9530; draft §"Content Digests"): the digest of this request's content,
+/// in the strongest algorithm both sides know (`sha-256`, then the deprecated `sha` (SHA-1)
+/// and `md5`, which tus 1.0's checksum extension also takes). A malformed field, or one with
+/// only algorithms we lack (`sha-512`, …), checks nothing: the draft makes digests optional.
+pub fn content_digest(headers: &HeaderMap) -> Option<Checksum> {
+    let members = sf::parse_dictionary(&header_value(headers, "content-digest")??)?;
+    let digest = |name: &str| {
+        members.iter().find_map(|(key, member)| match member {
+            Member::Item(Bare::ByteSequence(digest)) if key == name => Some(digest.clone()),
+            _ => None,
+        })
+    };
+    [
+        ("sha-256", ChecksumAlgorithm::Sha256),
+        ("sha", ChecksumAlgorithm::Sha1),
+        ("md5", ChecksumAlgorithm::Md5),
+    ]
+    .into_iter()
+    .find_map(|(name, algorithm)| {
+        Some(Checksum {
+            algorithm,
+            digest: digest(name)?,
+        })
+    })
+}
+
 /// The largest Integer RFC 9651 can carry (15 digits).
 pub const SF_INTEGER_MAX: u64 = 999_999_999_999_999;
 
@@ -241,6 +268,31 @@ mod tests {
             );
         }
         m
+    }
+
+    #[test]
+    fn content_digest_takes_the_strongest_known_algorithm() {
+        let sha256 = ":47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"; // of ""
+        let d = content_digest(&h(&[(
+            "content-digest",
+            &format!("sha-512=:AAAA:, md5=:1B2M2Y8AsgTpgAmY7PhCfg==:, sha-256={sha256}"),
+        )]))
+        .expect("a supported digest");
+        assert_eq!(d.algorithm, ChecksumAlgorithm::Sha256);
+        assert_eq!(d.digest.len(), 32);
+        let md5 = content_digest(&h(&[("content-digest", "md5=:1B2M2Y8AsgTpgAmY7PhCfg==:")]))
+            .expect("md5");
+        assert_eq!(md5.algorithm, ChecksumAlgorithm::Md5);
+        assert_eq!(
+            content_digest(&h(&[("content-digest", "sha-512=:AAAA:")])),
+            None
+        );
+        assert_eq!(content_digest(&h(&[("content-digest", "sha-256=1")])), None);
+        assert_eq!(
+            content_digest(&h(&[("content-digest", "sha-256=:@@:")])),
+            None
+        );
+        assert_eq!(content_digest(&h(&[])), None);
     }
 
     #[test]

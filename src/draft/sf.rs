@@ -5,16 +5,18 @@
 //! Pure, no I/O; unit tested below.
 
 /// A bare item; types the draft never reads keep no value, they only have to be well formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bare {
     Integer(i64),
     Boolean(bool),
-    /// Decimal, String, Token, Byte Sequence, Date or Display String.
+    /// Decoded (`Content-Digest`'s digests are Byte Sequences).
+    ByteSequence(Vec<u8>),
+    /// Decimal, String, Token, Date or Display String.
     Other,
 }
 
 /// A Dictionary member value: an Item, or an Inner List (which the draft never uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Member {
     Item(Bare),
     InnerList,
@@ -239,15 +241,28 @@ impl<'a> Parser<'a> {
         Some(Bare::Other)
     }
 
+    /// RFC 9651 §4.2.7: base64, padding optional ("parsers SHOULD NOT fail when `=`
+    /// padding is not present").
     fn byte_sequence(&mut self) -> Option<Bare> {
+        use base64::Engine as _;
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
         self.next(); // ':'
+        let start = self.i;
         loop {
             match self.next()? {
-                b':' => return Some(Bare::Other),
+                b':' => break,
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' => {}
                 _ => return None,
             }
         }
+        LENIENT
+            .decode(&self.s[start..self.i - 1])
+            .ok()
+            .map(Bare::ByteSequence)
     }
 
     fn display_string(&mut self) -> Option<Bare> {
@@ -299,7 +314,16 @@ mod tests {
         assert_eq!(parse_item("\"a\\\"b\""), Some(Bare::Other));
         assert_eq!(parse_item("\"a\\nb\""), None);
         assert_eq!(parse_item("tok/en:x"), Some(Bare::Other));
-        assert_eq!(parse_item(":aGk=:"), Some(Bare::Other));
+        assert_eq!(
+            parse_item(":aGk=:"),
+            Some(Bare::ByteSequence(b"hi".to_vec()))
+        );
+        assert_eq!(
+            parse_item(":aGk:"),
+            Some(Bare::ByteSequence(b"hi".to_vec()))
+        );
+        assert_eq!(parse_item("::"), Some(Bare::ByteSequence(Vec::new())));
+        assert_eq!(parse_item(":a=Gk:"), None);
         assert_eq!(parse_item("@1700000000"), Some(Bare::Other));
         assert_eq!(parse_item("%\"caf%c3%a9\""), Some(Bare::Other));
         assert_eq!(parse_item("%\"%ff\""), None); // not UTF-8

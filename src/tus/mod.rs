@@ -9,9 +9,8 @@
 //!    else is 405.
 //!
 //! A request with `Upload-Draft-Interop-Version` is the IETF draft's, served by
-//! [`crate::draft`] after step 2 (with the method override of step 1, as tusd applies it to every
-//! request and tus-js-client's `overridePatchMethod` sends draft appends that way; no
-//! `Tus-Resumable`).
+//! [`crate::draft`] after step 2 (the method override applies, as in tusd, because
+//! tus-js-client's `overridePatchMethod` works in its draft modes too; no `Tus-Resumable`).
 //!
 //! Every tus 1.0 response, errors included, carries `Tus-Resumable` and `X-Content-Type-Options`,
 //! and the CORS headers when the request had an allowed `Origin`.
