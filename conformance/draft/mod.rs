@@ -5,6 +5,7 @@
 //! - [`offset`]: §"Offset Retrieval" and discovery (§"Limits", `OPTIONS`);
 //! - [`append`]: §"Upload Append" and §"Problem Types";
 //! - [`cancel`]: §"Upload Cancellation";
+//! - [`digests`]: §"Integrity Digests" (`Content-Digest`);
 //! - [`resume`]: interrupted transfers (§"Upload Creation"/§"Upload Append", server
 //!   behaviour), §"Concurrency", §"Status Code 104" and §"Upload Strategies";
 //! - [`versions`]: `Upload-Draft-Interop-Version` dispatch and the differences of interop 6
@@ -26,6 +27,7 @@
 mod append;
 mod cancel;
 mod creation;
+mod digests;
 mod mixing;
 mod offset;
 mod resume;

@@ -186,7 +186,8 @@ fn an_expired_upload_is_not_resumable() {
 }
 
 /// A browser client reads the draft's response fields only if CORS exposes them: `Location`,
-/// `Upload-Offset`, `Upload-Complete`, `Upload-Length`, `Upload-Draft-Interop-Version`.
+/// `Upload-Offset`, `Upload-Complete`, `Upload-Length`, `Upload-Limit`,
+/// `Upload-Draft-Interop-Version`.
 #[test]
 fn cors_exposes_the_draft_fields() {
     if !interop_9_8() {
@@ -207,6 +208,7 @@ fn cors_exposes_the_draft_fields() {
         "Upload-Offset",
         "Upload-Complete",
         "Upload-Length",
+        "Upload-Limit",
         "Upload-Draft-Interop-Version",
     ] {
         assert!(exposed.contains(&name), "{name} not exposed: {exposed:?}");
