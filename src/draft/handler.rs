@@ -11,6 +11,8 @@
 //! - a mismatching offset and inconsistent lengths are RFC 9457 problem documents with
 //!   `Upload-Complete: ?0` (and the resource's `Upload-Offset` for the former); every other
 //!   failure is the error catalogue's status with its `ERR_*: reason` body;
+//! - a creation that fails once its upload exists still answers with its `Location` (the
+//!   upload keeps what arrived and can be resumed);
 //! - a 104 goes out at most once per creation, after the upload exists and before a byte of
 //!   its body is read, and only with `-draft-104` where the connection can carry it.
 
@@ -44,6 +46,13 @@ enum Failure {
     },
     Problem(Problem),
     Error(Error),
+    /// A creation that failed once its upload existed (a body that broke off, inconsistent
+    /// lengths found at its end): the response still says where the upload is, as the 104
+    /// did, so a client can resume it.
+    Created {
+        location: String,
+        failure: Box<Failure>,
+    },
 }
 
 impl From<Error> for Failure {
@@ -158,7 +167,9 @@ where
         completes: complete,
     };
     let interim = interim.filter(|_| ctx.app.config.draft_104);
+    let created = std::sync::OnceLock::new();
     let announce = |info: &UploadInfo| {
+        let _ = created.set(info.id.clone());
         let Some(interim) = &interim else { return };
         let mut headers = HeaderMap::new();
         if let Ok(url) = HeaderValue::try_from(ctx.upload_url(&info.id)) {
@@ -176,9 +187,21 @@ where
         let status = StatusCode::from_u16(104).expect("104 is a valid status code");
         interim.send(status, &headers);
     };
-    let outcome = lifecycle::create(ctx.app, &ctx.caller, new, Some(chunk), announce).await?;
+    let outcome = lifecycle::create(ctx.app, &ctx.caller, new, Some(chunk), announce)
+        .await
+        .map_err(Failure::Error)
+        .and_then(|outcome| {
+            check_completed(complete, &outcome.info)?;
+            Ok(outcome)
+        })
+        .map_err(|failure| match created.get() {
+            Some(id) => Failure::Created {
+                location: ctx.upload_url(id),
+                failure: Box::new(failure),
+            },
+            None => failure,
+        })?;
     let info = outcome.info;
-    check_completed(complete, &info)?;
     let mut response = response::empty(StatusCode::CREATED);
     response::set_header(&mut response, LOCATION, ctx.upload_url(&info.id));
     set_state(&mut response, &info);
@@ -329,6 +352,11 @@ fn failure_response(
 ) -> Response<Body> {
     let app = ctx.app;
     match failure {
+        Failure::Created { location, failure } => {
+            let mut response = failure_response(ctx, version, method, *failure);
+            response::set_header(&mut response, LOCATION, location);
+            response
+        }
         Failure::Bad { status, reason } => {
             app.metrics
                 .errors_total
