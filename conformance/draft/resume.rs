@@ -137,6 +137,41 @@ fn an_interrupted_creation_keeps_what_arrived() {
     }
 }
 
+/// A creation whose body ends early while the client still reads (it half-closes) gets a
+/// final response that names the upload (src/draft/handler.rs: a creation that fails once its
+/// upload exists answers with its `Location`), so even without a 104 it can resume.
+#[test]
+fn a_creation_cut_short_answers_with_its_location() {
+    if !interop_9_8() {
+        return;
+    }
+    let s = start(&[]);
+    let bytes = data(50_000);
+    for v in CURRENT {
+        let d = Draft::new(&s, v);
+        let (mut stream, _) = d
+            .post(true)
+            .send_partial(bytes.len() as u64, &bytes[..20_000]);
+        stream.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(200));
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half close");
+        let resp = read_response(&mut stream, false);
+        assert!(resp.status >= 400, "interop {v}: {resp:#?}");
+        let upload = s.location(&resp);
+        let state = wait_for_offset(d, &upload, 20_000);
+        assert_eq!(state.header("Upload-Complete").as_deref(), Some("?0"));
+        d.append(&upload, 20_000, true, &bytes[20_000..])
+            .status(204)
+            .has("Upload-Complete", "?1");
+        assert!(
+            stored(&s, &upload) == bytes,
+            "interop {v}: stored bytes differ"
+        );
+    }
+}
+
 /// §"Upload Creation": the 104 is a SHOULD "unless the server is not capable"; tusgate sends
 /// it only with `-draft-104` (proxies break on unknown 1xx), so by default a creation's first
 /// response is its final one.
