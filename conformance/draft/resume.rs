@@ -198,7 +198,7 @@ fn no_104_without_the_switch() {
 // ---- 104 (Upload Resumption Supported), `-draft-104` ------------------------------------
 // Waiting for the connection layer (branch interim-104): `src/interim.rs` is a stub on main that
 // sends nothing yet. Enable by deleting the `#[ignore]` lines below once it is merged (all three
-// passed against interim-104 at bdb5bb7 merged into this branch's tests).
+// passed against interim-104 at bdb5bb7 and again at 170a68a, merged into this branch).
 
 /// §"Upload Creation", server behaviour: the 104 "MUST include Location ... and MUST include
 /// the Upload-Limit header field"; §"Upload Creation": "all interim and final response
