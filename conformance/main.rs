@@ -19,6 +19,7 @@ mod draft;
 mod expiration;
 mod get;
 mod head;
+mod interim;
 mod logging;
 mod metrics;
 mod options;

@@ -1,7 +1,11 @@
 //! The transport: accepts connections, serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge)
 //! on each with hyper, or with `--tls-certificate` terminates TLS and serves the HTTP version
 //! ALPN chose, bounds how many are open and how long each may live without progress, and shuts
-//! down gracefully. Every request carries its peer's address as a [`RemoteAddr`] extension.
+//! down gracefully. Every request carries its peer's address as a [`RemoteAddr`] extension,
+//! and every HTTP/1.1 request an [`crate::interim::Interim`] for sending 104s: hyper reads
+//! and writes each connection through [`crate::interim::InterimIo`], above TLS and below
+//! nothing else, which writes them between hyper's messages (see that module for why that is
+//! sound).
 //!
 //! [`run`] takes an already-bound listener and any shutdown future, so tests and benchmarks
 //! start a real server on port 0 and stop it when they like. On shutdown it stops accepting,
@@ -61,6 +65,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::app::App;
+use crate::interim;
 use crate::response::Body;
 use crate::tls::{Protocol, Tls};
 
@@ -191,6 +196,7 @@ pub async fn run(
         };
         let open = Open::new(Arc::clone(&app), slot);
         let activity = Arc::new(Activity::new());
+        let interim = interim::Connection::new();
         let io = Tracked {
             io,
             activity: Arc::clone(&activity),
@@ -199,15 +205,22 @@ pub async fn run(
             let app = Arc::clone(&app);
             let activity = Arc::clone(&activity);
             let peer = RemoteAddr(peer);
+            let interim = interim.clone();
             service_fn(move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(peer);
+                // HTTP/1.1 only: the handler may send interim responses (104) through it.
+                let pending = interim.attach(&mut request);
                 // Counted from the moment hyper hands the request over until its response body
                 // is done or dropped; dropped with the future if the client goes away first.
                 let in_flight = InFlight::start(Arc::clone(&activity));
                 let app = Arc::clone(&app);
                 let activity = Arc::clone(&activity);
                 async move {
-                    let response = app.handle(request).await;
+                    let response = match pending {
+                        // Holds the response until the interim responses sent have left.
+                        Some(pending) => pending.run(app.handle(request)).await,
+                        None => app.handle(request).await,
+                    };
                     // From here the response is hyper's to send: its clock starts now, before
                     // hyper polls the body (which it may never do without a window).
                     let streaming = Streaming::start(activity);
@@ -225,7 +238,8 @@ pub async fn run(
         let watcher = graceful.watcher();
         match &tls {
             None => {
-                let connection = builder.serve_connection(TokioIo::new(io), service);
+                let io = TokioIo::new(interim.io(io));
+                let connection = builder.serve_connection(io, service);
                 let connection = watcher.watch(connection.into_owned());
                 tokio::spawn(supervise(connection, activity, open));
             }
@@ -242,7 +256,9 @@ pub async fn run(
                         Protocol::Http2 => builder.http2_only(),
                         Protocol::Http1 => builder.http1_only(),
                     };
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    // Above TLS: interim responses are plaintext messages like hyper's.
+                    let io = TokioIo::new(interim.io(stream));
+                    let connection = builder.serve_connection(io, service);
                     let connection = watcher.watch(connection.into_owned());
                     supervise(connection, activity, open).await;
                 });

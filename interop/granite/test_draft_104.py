@@ -6,10 +6,7 @@ mid-request it asks that URL for the offset and appends the rest. tusgate sends 
 with `-draft-104` (off by default, for proxies that break on unknown 1xx), after the token was
 checked and the upload exists, before it reads a byte of the content.
 
-The cases that need the 104 are strict xfails while tusgate's 104 is the stub of main (f987695:
-`crate::interim::Interim::send` sends nothing and the connection layer attaches no handle):
-they fail today for that reason, and once the 104 goes out they pass, which strict=True turns
-into a failure that says to remove the mark. The other cases hold either way.
+tusgate writes the 104 between hyper's messages on HTTP/1.1 (`src/interim.rs`).
 """
 
 from __future__ import annotations
@@ -44,12 +41,6 @@ TUSGATE_ARGS = ["-draft-104"]
 # How long a client waits for the 104 before it would send the content anyway.
 WAIT_104_S = 3.0
 
-needs_104 = pytest.mark.xfail(
-    strict=True,
-    reason="tusgate's 104 is a stub on main (src/interim.rs sends nothing); remove this mark "
-           "when the connection layer sends it",
-)
-
 
 def creation(stack, result, version: int, length: int, *, complete: bool,
              upload_length: bool = False, metadata: str | None = None) -> Exchange:
@@ -80,7 +71,6 @@ def assert_104(interim, stack, version: int) -> str:
     return url
 
 
-@needs_104
 @pytest.mark.parametrize("visibility", VISIBILITIES, ids=lambda v: v.value)
 @pytest.mark.parametrize("version", INTEROP_VERSIONS, ids=lambda v: f"interop-{v}")
 def test_optimistic_creation_cut_off_then_resumed(stack, version, visibility):
@@ -109,7 +99,6 @@ def test_optimistic_creation_cut_off_then_resumed(stack, version, visibility):
     assert_downloads(stack, key, visibility, data)
 
 
-@needs_104
 @pytest.mark.parametrize("version", INTEROP_VERSIONS, ids=lambda v: f"interop-{v}")
 def test_one_104_with_the_final_location(stack, version):
     """A creation with part of the file (`?0`) gets exactly one 104 and a 201 whose Location
