@@ -196,15 +196,11 @@ fn no_104_without_the_switch() {
 }
 
 // ---- 104 (Upload Resumption Supported), `-draft-104` ------------------------------------
-// Waiting for the connection layer (branch interim-104): `src/interim.rs` is a stub on main that
-// sends nothing yet. Enable by deleting the `#[ignore]` lines below once it is merged (all three
-// passed against interim-104 at bdb5bb7 and again at 170a68a, merged into this branch).
 
 /// §"Upload Creation", server behaviour: the 104 "MUST include Location ... and MUST include
 /// the Upload-Limit header field"; §"Upload Creation": "all interim and final response
 /// messages for the same request MUST contain an identical Location value".
 #[test]
-#[ignore = "needs the 104 from branch interim-104 (src/interim.rs is a stub on main)"]
 fn the_104_announces_the_upload_before_the_final_response() {
     if !interop_9_8() {
         return;
@@ -248,7 +244,6 @@ fn the_104_announces_the_upload_before_the_final_response() {
 /// Optimistic creation (§"Upload Strategies") with the 104: the client reads the 104, sends
 /// part of the body, loses the connection, and resumes from the 104's `Location` alone.
 #[test]
-#[ignore = "needs the 104 from branch interim-104 (src/interim.rs is a stub on main)"]
 fn an_interrupted_creation_resumes_from_the_104s_location() {
     if !interop_9_8() {
         return;
@@ -292,7 +287,7 @@ fn an_interrupted_creation_resumes_from_the_104s_location() {
 
 /// §"Status Code 104": the 104 with `Location` is for draft creations; an append (which may
 /// get progress 104s, never with `Location`) or a tus 1.0 creation gets none even with
-/// `-draft-104`. Trivially true while the 104 is a stub; it guards the switch once it is not.
+/// `-draft-104`.
 #[test]
 fn only_creations_get_a_104() {
     if !interop_9_8() {
@@ -363,7 +358,6 @@ fn expect_100_continue_on_a_creation() {
 
 /// The same with `-draft-104`: the 104 and the 100 both arrive before the final response.
 #[test]
-#[ignore = "needs the 104 from branch interim-104 (src/interim.rs is a stub on main)"]
 fn expect_100_continue_with_the_104() {
     if !interop_9_8() {
         return;
