@@ -15,6 +15,7 @@ mod connections;
 mod core;
 mod cors;
 mod delete;
+mod draft;
 mod expiration;
 mod get;
 mod head;

@@ -328,6 +328,12 @@ where
     }
     adopt_tusd_token(app, &mut info).await?;
     if info.is_complete() {
+        // Draft §"Upload Append": a replay answers a valid request only; a length indicated
+        // otherwise than the upload's (draft §"Length") is refused, complete or not.
+        if matches!(append.length, Some(DeclaredLength::Indicated(declared)) if info.length != Some(declared))
+        {
+            return Err(Error::InconsistentLength);
+        }
         return if info.awaits_publish() {
             finish_if_complete(app, caller, info, lock).await
         } else {
