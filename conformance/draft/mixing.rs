@@ -236,8 +236,6 @@ fn an_interrupted_tokened_creation_publishes_nothing_until_resumed() {
 /// length (chunked) that runs past the declared length is such a request: the client's
 /// representation is not the one it declared, so nothing may be published.
 #[test]
-#[ignore = "tusgate deviates: it stores the first <length> bytes, completes and publishes them, \
-            and answers 413 (tus 1.0's behaviour, tusd's too); the draft says invalidate"]
 fn a_body_past_the_length_invalidates_the_upload() {
     if !is_tusgate() {
         return;

@@ -166,12 +166,12 @@ where
         content_length: request::content_length(ctx.headers),
         checksum: super::headers::content_digest(ctx.headers),
         completes: complete,
+        overflow_invalidates: true,
     };
     // A creation without content gets its final response at once: a 104 would tell the
     // client nothing sooner, and behind a proxy that mishandles 1xx it would cost the answer.
-    let interim = interim.filter(|_| {
-        ctx.app.config.draft_104 && request::content_length(ctx.headers) != Some(0)
-    });
+    let interim = interim
+        .filter(|_| ctx.app.config.draft_104 && request::content_length(ctx.headers) != Some(0));
     let created = std::sync::OnceLock::new();
     let announce = |info: &UploadInfo| {
         let _ = created.set(info.id.clone());
@@ -270,6 +270,7 @@ where
             content_length: request::content_length(ctx.headers),
             checksum: super::headers::content_digest(ctx.headers),
             completes: complete,
+            overflow_invalidates: true,
         },
     };
     let outcome = lifecycle::append(ctx.app, &ctx.caller, &id, append)

@@ -88,6 +88,11 @@ pub struct Chunk<B> {
     /// The request says this chunk ends the upload (the draft's `Upload-Complete: ?1`): if the
     /// upload's length is still unknown when the body ends whole, it is what was stored.
     pub completes: bool,
+    /// A body that runs past the upload's room (a chunked one; a declared longer one is
+    /// refused unread) ends the upload instead of completing it with what fitted: the draft
+    /// says the resource is then invalid, because the client's representation is not the one
+    /// it declared. tus 1.0 keeps what fits, as tusd does.
+    pub overflow_invalidates: bool,
 }
 
 /// An append: bytes at `offset`, optionally declaring a deferred length.
@@ -480,6 +485,7 @@ where
         idle_timeout: app.config.network_timeout,
     };
     let completes = chunk.completes;
+    let overflow_invalidates = chunk.overflow_invalidates;
     let mut owned = info;
     let caller = caller.clone();
     detached(app, move |app: Arc<App>| async move {
@@ -519,6 +525,15 @@ where
                 }
             }
             return Err(Error::UploadStopped(Box::new(progress.take_reply())));
+        }
+        if overflow_invalidates && matches!(stop, Some(Error::UploadSizeExceeded)) {
+            match remove(&app, &owned, &caller).await {
+                Ok(()) => app.metrics.uploads_terminated.inc(),
+                Err(e) => {
+                    tracing::error!(id = %owned.id, error = %e, "cannot remove the overflowed upload");
+                }
+            }
+            return Err(Error::UploadSizeExceeded);
         }
         if completes && stop.is_none() && owned.length.is_none() && !source.checksum_failed() {
             // The body was the rest of an upload whose length nobody stated: now it is known.

@@ -41,6 +41,7 @@ where
             content_length: ctx.header(CONTENT_LENGTH).and_then(parse_size),
             checksum,
             completes: false,
+            overflow_invalidates: false,
         },
     };
     let outcome = lifecycle::append(ctx.app, &ctx.caller, &id, append).await?;

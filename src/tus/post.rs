@@ -54,6 +54,7 @@ where
         content_length: ctx.header(CONTENT_LENGTH).and_then(parse_size),
         checksum: None,
         completes: false,
+        overflow_invalidates: false,
     });
     let outcome = lifecycle::create(app, &ctx.caller, new, chunk, |_| {}).await?;
     let info = outcome.info;
