@@ -161,13 +161,7 @@ where
         metadata: super::metadata::from_creation(ctx.headers),
         concat: NewConcat::None,
     };
-    let chunk = Chunk {
-        body,
-        content_length: request::content_length(ctx.headers),
-        checksum: super::headers::content_digest(ctx.headers),
-        completes: complete,
-        overflow_invalidates: true,
-    };
+    let chunk = chunk(ctx, body, complete);
     // A creation without content gets its final response at once: a 104 would tell the
     // client nothing sooner, and behind a proxy that mishandles 1xx it would cost the answer.
     let interim = interim
@@ -265,13 +259,7 @@ where
     let append = Append {
         offset,
         length: indicated_length.map(DeclaredLength::Indicated),
-        chunk: Chunk {
-            body,
-            content_length: request::content_length(ctx.headers),
-            checksum: super::headers::content_digest(ctx.headers),
-            completes: complete,
-            overflow_invalidates: true,
-        },
+        chunk: chunk(ctx, body, complete),
     };
     let outcome = lifecycle::append(ctx.app, &ctx.caller, &id, append)
         .await
@@ -288,6 +276,19 @@ where
     set_state(&mut response, &info);
     response::apply_hook(&mut response, &outcome.reply);
     Ok(response)
+}
+
+/// The content of a creation or an append, as the draft delivers it: its `Content-Digest` is
+/// checked, `Upload-Complete: ?1` ends an upload of unknown length, and a body past the
+/// upload's room invalidates it.
+fn chunk<B>(ctx: &Ctx<'_>, body: B, complete: bool) -> Chunk<B> {
+    Chunk {
+        body,
+        content_length: request::content_length(ctx.headers),
+        checksum: super::headers::content_digest(ctx.headers),
+        completes: complete,
+        overflow_invalidates: true,
+    }
 }
 
 /// Draft §"Upload Cancellation".
