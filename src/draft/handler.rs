@@ -108,6 +108,27 @@ where
     response
 }
 
+/// A request whose `Upload-Draft-Interop-Version` names no version tusgate speaks: 400 with
+/// the supported ones (the raw value echoed at most 32 characters long).
+pub fn unsupported_version(app: &crate::app::App, raw: &str) -> Response<Body> {
+    let shown: String = raw.chars().take(32).collect();
+    app.metrics
+        .errors_total
+        .with_label_values(&["400", "ERR_UNSUPPORTED_DRAFT_VERSION"])
+        .inc();
+    let mut response = response::text(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "ERR_UNSUPPORTED_DRAFT_VERSION: Upload-Draft-Interop-Version {shown:?} is not supported; this server speaks 9, 8, 6 and 5\n"
+        ),
+    );
+    response.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 async fn run<B>(
     ctx: &Ctx<'_>,
     version: InteropVersion,

@@ -44,4 +44,4 @@ pub mod problem;
 pub mod request;
 pub mod sf;
 
-pub use handler::handle;
+pub use handler::{handle, unsupported_version};

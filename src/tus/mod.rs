@@ -152,30 +152,11 @@ where
         Protocol::Tus => {}
         Protocol::Draft(version) => {
             let interim = parts.extensions.get::<Interim>().cloned();
-            let mut response = draft::handle(&ctx, version, &method, id, body, interim).await;
-            if let Some(cors_headers) = cors_headers {
-                response.headers_mut().extend(cors_headers);
-            }
-            return response;
+            let response = draft::handle(&ctx, version, &method, id, body, interim).await;
+            return with_cors(response, cors_headers);
         }
-        Protocol::UnsupportedDraft(mut raw) => {
-            if let Some((cut, _)) = raw.char_indices().nth(32) {
-                raw.truncate(cut);
-            }
-            let mut response = response::text(
-                http::StatusCode::BAD_REQUEST,
-                format!(
-                    "ERR_UNSUPPORTED_DRAFT_VERSION: Upload-Draft-Interop-Version {raw:?} is not supported; this server speaks 9, 8, 6 and 5\n"
-                ),
-            );
-            response.headers_mut().insert(
-                "x-content-type-options",
-                HeaderValue::from_static("nosniff"),
-            );
-            if let Some(cors_headers) = cors_headers {
-                response.headers_mut().extend(cors_headers);
-            }
-            return response;
+        Protocol::UnsupportedDraft(raw) => {
+            return with_cors(draft::unsupported_version(app, &raw), cors_headers);
         }
     }
     let result = if method == Method::OPTIONS {
@@ -214,6 +195,14 @@ where
     );
     if let Some(cors_headers) = cors_headers {
         headers.extend(cors_headers);
+    }
+    response
+}
+
+/// A draft response with the CORS headers of an allowed `Origin`, as every tus 1.0 one has.
+fn with_cors(mut response: Response<Body>, cors_headers: Option<HeaderMap>) -> Response<Body> {
+    if let Some(cors_headers) = cors_headers {
+        response.headers_mut().extend(cors_headers);
     }
     response
 }
