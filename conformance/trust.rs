@@ -316,6 +316,23 @@ fn f7_max_size_bounds_a_deferred_length_upload() {
     );
 }
 
+/// A creation whose announced body is larger than the upload (or than -max-size, deferred)
+/// is refused before anything is stored: no empty upload is left behind to expire.
+#[test]
+fn f7_an_oversized_creation_body_stores_nothing() {
+    let s = Server::start(&["-max-size=1000"]);
+    let before = entries(&s.asset(""));
+    for length in [Some("3"), None] {
+        let mut req = s.tus("POST", "");
+        req = match length {
+            Some(len) => req.header("Upload-Length", len),
+            None => req.header("Upload-Defer-Length", "1"),
+        };
+        req.chunk(&data(5000)).send().status(413).lacks("Location");
+    }
+    assert_eq!(entries(&s.asset("")), before);
+}
+
 #[test]
 fn f7_negative_and_overflowing_lengths_are_refused() {
     let s = Server::start(&[]);
@@ -520,6 +537,8 @@ fn f9_a_full_disk_keeps_no_unverified_bytes_and_no_debris() {
             .send();
         if resp.status == 507 {
             refused += 1;
+            // Refused before the upload existed: nothing to resume.
+            assert_eq!(resp.header("location"), None, "{resp:?}");
         }
     }
     assert!(refused > 0, "the disk never filled");
@@ -534,6 +553,46 @@ fn f9_a_full_disk_keeps_no_unverified_bytes_and_no_debris() {
     assert!(!after.iter().any(|e| e.ends_with(".tmp")), "{after:?}");
     // The server keeps serving.
     s.req("GET", "/health").send().status(200);
+}
+
+/// A creation-with-upload that the disk cannot hold answers 507 with its `Location`: the upload
+/// exists and keeps what fitted, so a client can resume it once there is room, and an error
+/// without a `Location` still means nothing of the request was stored.
+#[test]
+fn f9_a_creation_that_fills_the_disk_says_where_its_upload_is() {
+    let disk = SmallDisk::mount("4m");
+    let s = tokened()
+        .arg(&format!("-upload-dir={}", disk.path().display()))
+        .start();
+    let ballast = disk.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; 3 << 20]).expect("ballast");
+    let bytes = data(2 << 20);
+    let resp = s
+        .tus("POST", "")
+        .header("Upload-Length", &bytes.len().to_string())
+        .header(
+            "Upload-Metadata",
+            &token_metadata("full/resumed.bin", "public", "application/octet-stream"),
+        )
+        .chunk(&bytes)
+        .send();
+    assert_eq!(resp.status, 507, "{resp:?}");
+    assert!(resp.body_text().starts_with("ERR_STORAGE_FULL"), "{resp:?}");
+    let upload = s.location(&resp);
+    let head = s.tus("HEAD", &upload).send().status(200);
+    let offset: usize = head
+        .header("upload-offset")
+        .and_then(|o| o.parse().ok())
+        .expect("Upload-Offset");
+    assert!(offset < bytes.len(), "{head:?}");
+    std::fs::remove_file(&ballast).expect("room again");
+    s.patch(&upload, offset as u64, &bytes[offset..])
+        .status(204)
+        .has("Upload-Offset", &bytes.len().to_string());
+    assert_eq!(
+        std::fs::read(disk.path().join("public/full/resumed.bin")).expect("asset"),
+        bytes
+    );
 }
 
 fn entries(dir: &Path) -> Vec<String> {

@@ -735,7 +735,24 @@ class Client(threading.Thread):
                     self.ctx.orphans.append(u)
             self.pause(0.2, 0.6)
             return False
+        if resp.status != 201 and resp.h("location"):
+            # It failed once the upload existed (the disk filled under its body, or its
+            # publish will be retried): it may hold any prefix of the body, every byte
+            # included, so it is ours to resume from what HEAD says.
+            self.ctx.stats.add(f"creations failed with a Location ({resp.status})")
+            u.path = urllib.parse.urlsplit(resp.h("location")).path
+            u.id = u.path.rsplit("/", 1)[-1]
+            with self.ctx.lock:
+                self.ctx.uploads.append(u)
+            self.ctx.stats.add("uploads created")
+            u.events.append((round(started, 3), "POST", resp.status, resp.short()))
+            if len(body) == u.length:
+                u.end_send_start = started
+                u.end_sends.append(f"POST@{started:.2f}s→{resp.status}")
+            self.pause(0.2, 0.6)
+            return True
         if resp.status != 201 or not resp.h("location"):
+            # No Location: refused before the upload existed, so nothing of it is stored.
             self.ctx.stats.add(f"creations refused ({resp.status})")
             if u.tokened and len(body) == u.length:
                 u.refused = f"{resp.status} at {started:.2f} s"
@@ -1418,7 +1435,7 @@ def check_history(ctx, uploads, by_key, failures):
                 ]
                 what = (
                     f"the bytes of upload #{were_refused[0].n}, whose creation (with every "
-                    f"byte) was answered {were_refused[0].refused}"
+                    f"byte) was answered {were_refused[0].refused} without a Location"
                     if were_refused
                     else "bytes of no upload of this key (torn or foreign)"
                 )

@@ -128,8 +128,9 @@ pub struct Outcome {
 /// as it stands afterwards.
 ///
 /// Checks run in tusd's order (`PostFile`): a final upload must not carry bytes and its
-/// partials must be complete, the size limit, the upload token, the partials' scope, then
-/// whether the token's key can be published at all.
+/// partials must be complete, the size limit, the upload token, the partials' scope, whether
+/// the token's key can be published at all, then whether an announced body fits (tusd finds
+/// that out in `writeChunk`, once it has created an upload it then leaves behind, empty).
 /// `announce` sees the upload once it exists and before a byte of `chunk` is read: the draft
 /// tells the client where to resume from there (its 104 interim response).
 pub async fn create<B>(
@@ -190,7 +191,14 @@ where
             return Err(Error::AssetExists);
         }
     }
-
+    // A body announced larger than the upload can hold is refused before anything exists.
+    if chunk
+        .as_ref()
+        .and_then(|chunk| chunk.content_length)
+        .is_some_and(|declared| declared > room(app, length, 0))
+    {
+        return Err(Error::UploadSizeExceeded);
+    }
     let mut info = UploadInfo::new(UploadId::generate(), length, metadata, concat);
     let mut reply = HttpResponse::default();
     let pre_create = events::call(
@@ -465,13 +473,7 @@ where
     // What may still be stored: the rest of the declared length or, while the length is
     // deferred, what -max-size allows. A declared Content-Length beyond it is refused before
     // a byte is read; a chunked body is cut at it.
-    let room = match info.length {
-        Some(length) => length.saturating_sub(info.offset),
-        None => app
-            .config
-            .max_size
-            .map_or(u64::MAX, |max| max.saturating_sub(info.offset)),
-    };
+    let room = room(app, info.length, info.offset);
     if chunk.content_length.is_some_and(|declared| declared > room) {
         return Err(Error::UploadSizeExceeded);
     }
@@ -554,6 +556,18 @@ where
         }
     })
     .await
+}
+
+/// What an upload of `length` (`None` while deferred) at `offset` may still store: the rest of
+/// its length or, while the length is deferred, what `-max-size` allows.
+fn room(app: &App, length: Option<u64>, offset: u64) -> u64 {
+    match length {
+        Some(length) => length.saturating_sub(offset),
+        None => app
+            .config
+            .max_size
+            .map_or(u64::MAX, |max| max.saturating_sub(offset)),
+    }
 }
 
 /// Finishes `info` if every byte is stored, holding `lock` until done even if the request goes

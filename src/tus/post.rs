@@ -1,7 +1,7 @@
 //! POST on the collection: creation, creation-with-upload, creation-defer-length and final
 //! concatenation. The headers are parsed here, in tusd's order (`PostFile`), and the upload is
 //! created by [`lifecycle::create`], which checks the rest; nothing is stored for a rejected
-//! request.
+//! request, and a request that fails once its upload exists answers with its `Location`.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -13,6 +13,7 @@ use super::headers::{self, ConcatRequest, OFFSET_OCTET_STREAM, parse_size};
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, Chunk, NewConcat, NewUpload};
 use crate::response::{self, Body};
+use crate::upload::UploadInfo;
 
 pub(super) async fn handle<B>(ctx: &Ctx<'_>, body: B) -> Result<Response<Body>>
 where
@@ -56,7 +57,25 @@ where
         completes: false,
         overflow_invalidates: false,
     });
-    let outcome = lifecycle::create(app, &ctx.caller, new, chunk, |_| {}).await?;
+    // Once the upload exists, a failure (a full disk while its body is stored, a publish that
+    // will be retried) still says where it is, as tusd means to ("to even include it in cases
+    // of failure"): a client may resume it, and no answer without a Location leaves bytes
+    // behind that could still be published.
+    let created = std::sync::OnceLock::new();
+    let announce = |info: &UploadInfo| {
+        let _ = created.set(info.id.clone());
+    };
+    let outcome = match lifecycle::create(app, &ctx.caller, new, chunk, announce).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let Some(id) = created.get() else {
+                return Err(err);
+            };
+            let mut response = super::error_response(app, &http::Method::POST, err);
+            response::set_header(&mut response, LOCATION, ctx.upload_url(id));
+            return Ok(response);
+        }
+    };
     let info = outcome.info;
 
     let mut response = response::empty(StatusCode::CREATED);
