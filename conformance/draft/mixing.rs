@@ -267,3 +267,54 @@ fn a_body_past_the_length_invalidates_the_upload() {
         "the upload is still usable: {state:#?}"
     );
 }
+
+/// The same overflow with the process dying before the upload is removed: what survives is an
+/// incomplete upload, never a complete one that startup recovery would publish (the bytes that
+/// would have filled the length were never stored).
+#[test]
+fn a_body_past_the_length_publishes_nothing_across_a_crash() {
+    if !is_tusgate() {
+        return;
+    }
+    let mut s = tokened().start();
+    let d = Draft::new(&s, "9");
+    let resp = d
+        .post(false)
+        .header(
+            "Upload-Metadata",
+            &token_metadata("draft/over-crash.bin", "public", "application/octet-stream"),
+        )
+        .header("Upload-Length", "5")
+        .send()
+        .status(201);
+    let upload = s.location(&resp);
+    s.restart_with(
+        s.launch_settings()
+            .env("TUSGATE_CRASH_AT", "upload:overflowed"),
+    );
+    let mut stream = s.connect();
+    let request = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: {}\r\nUpload-Draft-Interop-Version: 9\r\n\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+         Upload-Complete: ?0\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n2\r\nde\r\n3\r\nfgh\r\n0\r\n\r\n",
+        s.addr
+    );
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+    assert!(answer.is_empty(), "did not crash at upload:overflowed");
+    s.restart_without_crash_point();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !s.asset("public/draft/over-crash.bin").exists(),
+        "recovery published a representation longer than declared (truncated)"
+    );
+    let d = Draft::new(&s, "9");
+    let state = d.head(&upload);
+    assert_ne!(
+        state.header("upload-offset").as_deref(),
+        Some("5"),
+        "the upload was left complete: {state:#?}"
+    );
+}

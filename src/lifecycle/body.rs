@@ -11,7 +11,11 @@
 //! - a post-receive hook answers `StopUpload`: `ERR_UPLOAD_STOPPED`;
 //! - the client goes away: `ERR_UNEXPECTED_EOF` or `ERR_CONNECTION_RESET`;
 //! - a chunked body runs past the upload's end: exactly the remainder is delivered, then
-//!   `ERR_UPLOAD_SIZE_EXCEEDED`.
+//!   `ERR_UPLOAD_SIZE_EXCEEDED`. With [`BodySource::strict_end`] (the draft, where such an
+//!   upload becomes invalid) the bytes that would fill the upload are held back until the body
+//!   is seen to end: a body that runs on delivers none of them, so the store never holds a
+//!   complete upload that must not be published, not even for the moment before it is removed
+//!   (a crash there would have let recovery publish it).
 //!
 //! Storage keeps whatever was delivered before the stop, as tusd does; with `Upload-Checksum`
 //! the whole chunk is hashed on the way through and discarded unless it is complete and
@@ -134,6 +138,11 @@ pub struct BodySource<B> {
     checksum_failed: bool,
     stopped: Option<Error>,
     done: bool,
+    /// See [`BodySource::strict_end`].
+    strict_end: bool,
+    /// The frame that filled the room, waiting for the end of the body (strict end only).
+    /// Delivered on any end but an overflow, even after `done` is set.
+    held: Option<Bytes>,
 }
 
 impl<B> BodySource<B>
@@ -157,7 +166,16 @@ where
             checksum_failed: false,
             stopped: None,
             done: false,
+            strict_end: false,
+            held: None,
         }
+    }
+
+    /// Delivers the bytes that fill the room only once the body is seen to end (or to break
+    /// off, which keeps what arrived): a body that runs past the room delivers none of them.
+    pub fn strict_end(mut self) -> Self {
+        self.strict_end = true;
+        self
     }
 
     /// Counts the bytes delivered into `received` as they go.
@@ -192,10 +210,37 @@ where
         self.checksum_failed
     }
 
+    /// Ends reading for `why`; a held frame is still delivered (what arrived is kept).
     fn stop(&mut self, why: Error) -> Poll<Option<Bytes>> {
         self.stopped.get_or_insert(why);
+        self.end()
+    }
+
+    /// Ends reading; the held frame, if any, is the last chunk.
+    fn end(&mut self) -> Poll<Option<Bytes>> {
         self.done = true;
-        Poll::Ready(None)
+        match self.held.take() {
+            Some(data) => self.deliver(data),
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// The body ran past the room: nothing more is delivered, a held frame included.
+    fn overflow(&mut self) -> Poll<Option<Bytes>> {
+        self.held = None;
+        self.stop(Error::UploadSizeExceeded)
+    }
+
+    fn deliver(&mut self, data: Bytes) -> Poll<Option<Bytes>> {
+        self.delivered += data.len() as u64;
+        if let Some(received) = &self.received {
+            received.store(self.delivered, Ordering::Relaxed);
+        }
+        self.idle_running = false;
+        if let Some((hasher, _)) = self.checksum.as_mut() {
+            hasher.update(&data);
+        }
+        Poll::Ready(Some(data))
     }
 }
 
@@ -206,7 +251,7 @@ where
 {
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if self.done {
-            return Poll::Ready(None);
+            return self.end();
         }
         if let Some(why) = self.poll_stops(cx) {
             return self.stop(why);
@@ -225,8 +270,14 @@ where
                     if data.is_empty() {
                         continue;
                     }
+                    if self.held.is_some() {
+                        return self.overflow();
+                    }
                     let room = self.limit - self.delivered;
                     if data.len() as u64 > room {
+                        if self.strict_end {
+                            return self.overflow();
+                        }
                         // A chunked body longer than the upload: keep exactly what fits.
                         data.truncate(room as usize);
                         self.stopped = Some(Error::UploadSizeExceeded);
@@ -234,22 +285,15 @@ where
                         if data.is_empty() {
                             return Poll::Ready(None);
                         }
+                    } else if self.strict_end && data.len() as u64 == room {
+                        // Whether these bytes may be stored depends on what follows them.
+                        self.held = Some(data);
+                        continue;
                     }
-                    self.delivered += data.len() as u64;
-                    if let Some(received) = &self.received {
-                        received.store(self.delivered, Ordering::Relaxed);
-                    }
-                    self.idle_running = false;
-                    if let Some((hasher, _)) = self.checksum.as_mut() {
-                        hasher.update(&data);
-                    }
-                    return Poll::Ready(Some(data));
+                    return self.deliver(data);
                 }
                 Poll::Ready(Some(Err(e))) => return self.stop(classify(e.into())),
-                Poll::Ready(None) => {
-                    self.done = true;
-                    return Poll::Ready(None);
-                }
+                Poll::Ready(None) => return self.end(),
                 Poll::Pending => {
                     if self.idle.as_mut().poll(cx).is_ready() {
                         return self.stop(Error::ReadTimeout);
@@ -266,7 +310,7 @@ where
 
     fn remaining(&self) -> Option<u64> {
         Some(if self.done {
-            0
+            self.held.as_ref().map_or(0, |held| held.len() as u64)
         } else {
             self.limit - self.delivered
         })
@@ -275,7 +319,9 @@ where
     fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if !self.done {
             if let Some(why) = self.poll_stops(cx) {
-                let _ = self.stop(why);
+                // Not `stop`: a held frame is for the next `poll_chunk` to deliver.
+                self.stopped.get_or_insert(why);
+                self.done = true;
             }
         }
         if self.done {
@@ -358,6 +404,90 @@ mod tests {
             source.take_stop(),
             Some(Error::UploadSizeExceeded)
         ));
+    }
+
+    /// A channel-fed body and its sender, for bodies that arrive piece by piece.
+    fn piecewise() -> (
+        tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, std::io::Error>>,
+        StreamBody<tokio_stream_shim::Receiver<Result<http_body::Frame<Bytes>, std::io::Error>>>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        (tx, StreamBody::new(tokio_stream_shim::Receiver(rx)))
+    }
+
+    fn piece(data: &'static [u8]) -> Result<http_body::Frame<Bytes>, std::io::Error> {
+        Ok(http_body::Frame::data(Bytes::from_static(data)))
+    }
+
+    #[tokio::test]
+    async fn strict_end_delivers_a_body_that_ends_at_the_room() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        let (tx, body) = piecewise();
+        let mut source = BodySource::new(body, 5, stops(&i, &s), None).strict_end();
+        tx.send(piece(b"he")).await.expect("send");
+        tx.send(piece(b"llo")).await.expect("send");
+        drop(tx);
+        assert_eq!(drain(&mut source).await, b"hello");
+        assert!(source.take_stop().is_none());
+    }
+
+    #[tokio::test]
+    async fn strict_end_delivers_nothing_that_fills_the_room_of_a_body_that_runs_on() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        // The overflow within one frame, and in the frame after the one that filled the room.
+        let mut source = BodySource::new(
+            Full::new(Bytes::from_static(b"hello world")),
+            5,
+            stops(&i, &s),
+            None,
+        )
+        .strict_end();
+        assert!(drain(&mut source).await.is_empty());
+        assert!(matches!(
+            source.take_stop(),
+            Some(Error::UploadSizeExceeded)
+        ));
+        let (tx, body) = piecewise();
+        let mut source = BodySource::new(body, 5, stops(&i, &s), None).strict_end();
+        tx.send(piece(b"he")).await.expect("send");
+        tx.send(piece(b"llo")).await.expect("send");
+        tx.send(piece(b"!")).await.expect("send");
+        assert_eq!(drain(&mut source).await, b"he");
+        assert!(matches!(
+            source.take_stop(),
+            Some(Error::UploadSizeExceeded)
+        ));
+    }
+
+    #[tokio::test]
+    async fn strict_end_keeps_a_held_frame_when_reading_stops_for_another_reason() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        let (tx, body) = piecewise();
+        let mut source = BodySource::new(body, 5, stops(&i, &s), None).strict_end();
+        tx.send(piece(b"hello")).await.expect("send");
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(
+            source.poll_chunk(&mut cx).is_pending(),
+            "held, waiting for the end"
+        );
+        i.cancel();
+        assert!(source.poll_stopped(&mut cx).is_ready());
+        assert_eq!(source.remaining(), Some(5));
+        assert_eq!(drain(&mut source).await, b"hello");
+        assert!(matches!(source.take_stop(), Some(Error::UploadInterrupted)));
+        drop(tx);
+        // A body that breaks off right after filling the room keeps what arrived.
+        let (tx, body) = piecewise();
+        let i = CancellationToken::new();
+        let mut source = BodySource::new(body, 5, stops(&i, &s), None).strict_end();
+        tx.send(piece(b"hello")).await.expect("send");
+        tx.send(Err(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )))
+        .await
+        .expect("send");
+        assert_eq!(drain(&mut source).await, b"hello");
+        assert!(matches!(source.take_stop(), Some(Error::ConnectionReset)));
     }
 
     #[tokio::test]

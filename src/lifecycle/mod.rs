@@ -494,6 +494,12 @@ where
         let _lock = lock;
         let mut source =
             BodySource::new(chunk.body, limit, stops, chunk.checksum).counting(received);
+        // A body of unannounced length that may run past the room must not leave a complete
+        // upload behind, even for a moment: it is removed below, and a crash before that
+        // would let recovery publish it.
+        if overflow_invalidates && chunk.content_length.is_none() {
+            source = source.strict_end();
+        }
         let stored = app.store.append(&owned, &mut source).await;
         if let Some(progress) = &progress {
             progress.end();
@@ -529,6 +535,7 @@ where
             return Err(Error::UploadStopped(Box::new(progress.take_reply())));
         }
         if overflow_invalidates && matches!(stop, Some(Error::UploadSizeExceeded)) {
+            crate::failpoint::hit("upload:overflowed");
             match remove(&app, &owned, &caller).await {
                 Ok(()) => app.metrics.uploads_terminated.inc(),
                 Err(e) => {
