@@ -406,16 +406,18 @@ mod tests {
         ));
     }
 
+    type Piece = Result<http_body::Frame<Bytes>, std::io::Error>;
+
     /// A channel-fed body and its sender, for bodies that arrive piece by piece.
     fn piecewise() -> (
-        tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, std::io::Error>>,
-        StreamBody<tokio_stream_shim::Receiver<Result<http_body::Frame<Bytes>, std::io::Error>>>,
+        tokio::sync::mpsc::Sender<Piece>,
+        StreamBody<tokio_stream_shim::Receiver<Piece>>,
     ) {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         (tx, StreamBody::new(tokio_stream_shim::Receiver(rx)))
     }
 
-    fn piece(data: &'static [u8]) -> Result<http_body::Frame<Bytes>, std::io::Error> {
+    fn piece(data: &'static [u8]) -> Piece {
         Ok(http_body::Frame::data(Bytes::from_static(data)))
     }
 
