@@ -1,5 +1,5 @@
-//! Draft §"Upload Creation" (with §"Length" and §"Limits" as they apply to creation): POST on
-//! the collection with `Upload-Complete`; the length from `Upload-Length` and/or
+//! Draft §"Upload Creation" (with §"Length" and §"Limits" as they apply to creation): POST
+//! (and PUT or PATCH: "all request methods that allow content are possible") on the collection with `Upload-Complete`; the length from `Upload-Length` and/or
 //! `Content-Length` + `Upload-Complete: ?1`; 201 with `Location`, `Upload-Complete`,
 //! `Upload-Offset` and, for an incomplete upload, `Upload-Limit`. Interop 9 and 8 (tusgate
 //! only, see [`super::interop_9_8`]).
@@ -104,15 +104,18 @@ fn creation_table() {
     let s = start(&[]);
     for v in CURRENT {
         let d = Draft::new(&s, v);
-        for case in CASES {
-            let mut req = d.req("POST", "");
+        for (method, case) in ["POST", "PUT", "PATCH"]
+            .into_iter()
+            .flat_map(|m| CASES.iter().map(move |c| (m, c)))
+        {
+            let mut req = d.req(method, "");
             for (name, value) in case.headers {
                 req = req.header(name, value);
             }
             if let Some(body) = case.body {
                 req = req.body(body);
             }
-            let what = format!("interop {v}: {}", case.name);
+            let what = format!("interop {v}, {method}: {}", case.name);
             let resp = req.send();
             assert_eq!(resp.status, 201, "{what}: {resp:#?}");
             let header = |name: &str| resp.header(name);

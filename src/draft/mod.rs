@@ -30,8 +30,9 @@
 //! - **tokens** travel in `Upload-Metadata` (tus 1.0's format), an extension of the draft:
 //!   granite-assets signs nothing new, and tus-js-client sends it in its draft modes. Not in the
 //!   upload URL's query: URLs end up in logs;
-//! - **creation** is POST on the collection (tus-js-client and URLSession use it); PUT/PATCH
-//!   creation, which the draft allows, is not offered (PATCH on an upload is an append);
+//! - **creation** is POST, PUT or PATCH on the collection (the draft allows any method with
+//!   content; tus-js-client and URLSession POST); all three answer 201. PATCH on an upload
+//!   resource stays an append;
 //! - **responses**: creation 201 with `Location`, append and offset retrieval 204, cancel 204,
 //!   OPTIONS 200 with `Upload-Limit`; a completed upload answers an append at its length with a
 //!   replay of 204 `Upload-Complete: ?1`; GET on an upload is offset retrieval;

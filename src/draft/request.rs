@@ -17,7 +17,8 @@ pub enum Target {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    /// Draft §"Upload Creation": POST to the collection with `Upload-Complete`.
+    /// Draft §"Upload Creation": a request with content (POST, PUT or PATCH; the draft allows
+    /// any such method) to the collection with `Upload-Complete`.
     Create { complete: bool, length: Option<u64> },
     /// Draft §"Offset Retrieval": HEAD (or GET, which the draft allows) on the upload resource.
     RetrieveOffset,
@@ -96,7 +97,7 @@ pub fn classify(
     };
     match (target, method) {
         (Target::Collection, &Method::OPTIONS) if complete.is_none() => Ok(Operation::Options),
-        (Target::Collection, &Method::POST) => {
+        (Target::Collection, &Method::POST | &Method::PUT | &Method::PATCH) => {
             let complete = need_complete()?;
             let length =
                 headers::indicated_length(upload_length, complete, 0, content_length(headers))?;
@@ -298,5 +299,18 @@ mod tests {
             status(classify(V9, &Method::DELETE, Target::Collection, &empty)),
             StatusCode::METHOD_NOT_ALLOWED
         );
+        // §"Upload Creation": "all request methods that allow content are possible, such as
+        // POST, PUT, and PATCH".
+        let complete = h(&[("upload-complete", "?1"), ("content-length", "3")]);
+        for method in [Method::POST, Method::PUT, Method::PATCH] {
+            assert_eq!(
+                classify(V9, &method, Target::Collection, &complete),
+                Ok(Operation::Create {
+                    complete: true,
+                    length: Some(3)
+                }),
+                "{method}"
+            );
+        }
     }
 }
