@@ -40,9 +40,18 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(back.max_age, clamp(limit.max_age));
         }
     }
+    // Explicit metadata wins; a `filename` taken from Content-Disposition is never empty (tus
+    // metadata may carry a key without a value, so only the derived one is checked).
     let meta = metadata::from_creation(&map);
-    if let Some(name) = meta.get("filename") {
-        assert!(!name.is_empty());
+    let explicit = tusgate::tus::headers::parse_metadata(
+        map.get("upload-metadata")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    match (meta.get("filename"), explicit.get("filename")) {
+        (Some(name), Some(given)) => assert_eq!(name, given),
+        (Some(name), None) => assert!(!name.is_empty()),
+        _ => {}
     }
 
     for version in InteropVersion::SUPPORTED {
@@ -64,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
                         upload_length: Some(length),
                         ..
                     }) => assert!(length >= offset || headers::upload_length(&map).is_some()),
-                    Ok(Operation::Create { .. }) => assert_eq!(method, Method::POST),
+                    Ok(Operation::Create { .. }) => {
+                        assert!(matches!(method, Method::POST | Method::PUT | Method::PATCH));
+                        assert_eq!(target, Target::Collection);
+                    }
                     _ => {}
                 }
             }
