@@ -429,6 +429,7 @@ class Upload:
         self.acked_complete_at = None  # when a 201/204 acknowledged the last byte
         self.orphan_window = None  # creation-with-upload of every byte, answer lost
         self.refused = None  # creation-with-upload of every byte answered with an error
+        self.adopted = False  # its creation failed but said where it is: state unknown
         self.events = []
 
     @property
@@ -740,6 +741,7 @@ class Client(threading.Thread):
             # publish will be retried): it may hold any prefix of the body, every byte
             # included, so it is ours to resume from what HEAD says.
             self.ctx.stats.add(f"creations failed with a Location ({resp.status})")
+            u.adopted = True
             u.path = urllib.parse.urlsplit(resp.h("location")).path
             u.id = u.path.rsplit("/", 1)[-1]
             with self.ctx.lock:
@@ -849,7 +851,7 @@ class Client(threading.Thread):
         if not self.create(u, data):
             return
         offset = max(u.max_ack, 0)
-        known = u.max_ack >= 0 or u.length == 0
+        known = (u.max_ack >= 0 or u.length == 0) and not u.adopted
         patches = 0
         while True:
             if not known:

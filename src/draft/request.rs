@@ -98,6 +98,14 @@ pub fn classify(
     match (target, method) {
         (Target::Collection, &Method::OPTIONS) if complete.is_none() => Ok(Operation::Options),
         (Target::Collection, &Method::POST | &Method::PUT | &Method::PATCH) => {
+            // An append sent to the collection (an upload URL that lost its id) must not
+            // become a new upload holding only the file's tail.
+            if method != Method::POST && headers.contains_key(headers::UPLOAD_OFFSET) {
+                return Err(bad(
+                    StatusCode::BAD_REQUEST,
+                    "Upload-Offset on a creation: an append goes to the upload's URL",
+                ));
+            }
             let complete = need_complete()?;
             let length =
                 headers::indicated_length(upload_length, complete, 0, content_length(headers))?;
@@ -299,6 +307,15 @@ mod tests {
             status(classify(V9, &Method::DELETE, Target::Collection, &empty)),
             StatusCode::METHOD_NOT_ALLOWED
         );
+        // An append aimed at the collection is no creation.
+        let append_shaped = h(&[("upload-complete", "?1"), ("upload-offset", "5")]);
+        for method in [Method::PUT, Method::PATCH] {
+            assert_eq!(
+                status(classify(V9, &method, Target::Collection, &append_shaped)),
+                StatusCode::BAD_REQUEST,
+                "{method}"
+            );
+        }
         // §"Upload Creation": "all request methods that allow content are possible, such as
         // POST, PUT, and PATCH".
         let complete = h(&[("upload-complete", "?1"), ("content-length", "3")]);

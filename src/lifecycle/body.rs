@@ -13,9 +13,10 @@
 //! - a chunked body runs past the upload's end: exactly the remainder is delivered, then
 //!   `ERR_UPLOAD_SIZE_EXCEEDED`. With [`BodySource::strict_end`] (the draft, where such an
 //!   upload becomes invalid) the bytes that would fill the upload are held back until the body
-//!   is seen to end: a body that runs on delivers none of them, so the store never holds a
-//!   complete upload that must not be published, not even for the moment before it is removed
-//!   (a crash there would have let recovery publish it).
+//!   is seen to end: a body that runs on delivers none of them, and neither does one a hook
+//!   stopped, so the store never holds a complete upload that is about to be removed, not even
+//!   for the moment before the removal (a crash there would have let recovery publish it).
+//!   The wait for the end has its own full idle timeout.
 //!
 //! Storage keeps whatever was delivered before the stop, as tusd does; with `Upload-Checksum`
 //! the whole chunk is hashed on the way through and discarded unless it is complete and
@@ -210,10 +211,19 @@ where
         self.checksum_failed
     }
 
-    /// Ends reading for `why`; a held frame is still delivered (what arrived is kept).
+    /// Ends reading for `why`; a held frame is still delivered (what arrived is kept) unless
+    /// a hook stopped the upload, which is about to be removed.
     fn stop(&mut self, why: Error) -> Poll<Option<Bytes>> {
-        self.stopped.get_or_insert(why);
+        self.mark_stopped(why);
         self.end()
+    }
+
+    fn mark_stopped(&mut self, why: Error) {
+        if matches!(why, Error::UploadStopped(_)) {
+            self.held = None;
+        }
+        self.stopped.get_or_insert(why);
+        self.done = true;
     }
 
     /// Ends reading; the held frame, if any, is the last chunk.
@@ -287,7 +297,11 @@ where
                         }
                     } else if self.strict_end && data.len() as u64 == room {
                         // Whether these bytes may be stored depends on what follows them.
+                        // The end gets a full idle timeout of its own, as the next chunk
+                        // would have had once these bytes were delivered.
                         self.held = Some(data);
+                        let deadline = Instant::now() + self.idle_timeout;
+                        self.idle.as_mut().reset(deadline);
                         continue;
                     }
                     return self.deliver(data);
@@ -320,8 +334,7 @@ where
         if !self.done {
             if let Some(why) = self.poll_stops(cx) {
                 // Not `stop`: a held frame is for the next `poll_chunk` to deliver.
-                self.stopped.get_or_insert(why);
-                self.done = true;
+                self.mark_stopped(why);
             }
         }
         if self.done {
@@ -490,6 +503,51 @@ mod tests {
         .expect("send");
         assert_eq!(drain(&mut source).await, b"hello");
         assert!(matches!(source.take_stop(), Some(Error::ConnectionReset)));
+    }
+
+    #[tokio::test]
+    async fn strict_end_drops_a_held_frame_when_a_hook_stops_the_upload() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        let hook = CancellationToken::new();
+        let (tx, body) = piecewise();
+        let stops = Stops {
+            stop_upload: Some(hook.clone().cancelled_owned()),
+            ..stops(&i, &s)
+        };
+        let mut source = BodySource::new(body, 5, stops, None).strict_end();
+        tx.send(piece(b"he")).await.expect("send");
+        tx.send(piece(b"llo")).await.expect("send");
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(source.poll_chunk(&mut cx), Poll::Ready(Some(_))));
+        assert!(
+            source.poll_chunk(&mut cx).is_pending(),
+            "held, waiting for the end"
+        );
+        hook.cancel();
+        assert!(drain(&mut source).await.is_empty());
+        assert!(matches!(source.take_stop(), Some(Error::UploadStopped(_))));
+        drop(tx);
+    }
+
+    /// Holding the last frame restarts the idle timeout: the end of the body gets a full one,
+    /// as the next chunk would have after a delivery.
+    #[tokio::test(start_paused = true)]
+    async fn strict_end_gives_the_end_of_the_body_a_full_idle_timeout() {
+        let (i, s) = (CancellationToken::new(), CancellationToken::new());
+        let (tx, body) = piecewise();
+        let mut source = BodySource::new(body, 5, stops(&i, &s), None).strict_end();
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(59)).await;
+            tx.send(piece(b"hello")).await.expect("send");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(tx);
+        });
+        assert_eq!(drain(&mut source).await, b"hello");
+        assert!(
+            source.take_stop().is_none(),
+            "the end came 30 s after the last bytes"
+        );
+        sender.await.expect("sender");
     }
 
     #[tokio::test]

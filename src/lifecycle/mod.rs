@@ -472,7 +472,8 @@ where
 {
     // What may still be stored: the rest of the declared length or, while the length is
     // deferred, what -max-size allows. A declared Content-Length beyond it is refused before
-    // a byte is read; a chunked body is cut at it.
+    // a byte is read; a chunked body is cut at it (tus 1.0) or refused whole from the frame
+    // that would have filled it (the draft, see `strict_end` below).
     let room = room(app, info.length, info.offset);
     if chunk.content_length.is_some_and(|declared| declared > room) {
         return Err(Error::UploadSizeExceeded);

@@ -124,10 +124,12 @@ pub trait ByteSource: Send {
         None
     }
 
-    /// Ready once the source will deliver nothing more (it ended, or stopped for a reason of
-    /// its own: the upload's lock was asked for, the server shuts down), without reading any
-    /// data. For a consumer that waits for something else before it reads on (the S3 buffer
-    /// budget), so the wait ends when reading would end. Never ready by default.
+    /// Ready once the source will read nothing more (it ended, or stopped for a reason of its
+    /// own: the upload's lock was asked for, the server shuts down), without reading any data.
+    /// For a consumer that waits for something else before it reads on (the S3 buffer
+    /// budget), so the wait ends when reading would end; the consumer then reads on to the
+    /// end, because a source may still hold a chunk it read before it stopped. Never ready by
+    /// default.
     fn poll_stopped(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
         Poll::Pending
     }

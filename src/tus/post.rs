@@ -1,7 +1,8 @@
 //! POST on the collection: creation, creation-with-upload, creation-defer-length and final
 //! concatenation. The headers are parsed here, in tusd's order (`PostFile`), and the upload is
 //! created by [`lifecycle::create`], which checks the rest; nothing is stored for a rejected
-//! request, and a request that fails once its upload exists answers with its `Location`.
+//! request, and a request that fails once its upload exists (from the moment it is created and
+//! locked) answers with its `Location`.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
