@@ -242,16 +242,7 @@ fn a_body_past_the_length_invalidates_the_upload() {
     }
     let s = tokened().start();
     let d = Draft::new(&s, "9");
-    let resp = d
-        .post(false)
-        .header(
-            "Upload-Metadata",
-            &token_metadata("draft/over.bin", "public", "application/octet-stream"),
-        )
-        .header("Upload-Length", "5")
-        .send()
-        .status(201);
-    let upload = s.location(&resp);
+    let upload = create_public_of_five(&d, "draft/over.bin");
     let resp = d
         .append_req(&upload, 0, false)
         .chunked(&[b"abc", b"defgh"])
@@ -277,17 +268,7 @@ fn a_body_past_the_length_publishes_nothing_across_a_crash() {
         return;
     }
     let mut s = tokened().start();
-    let d = Draft::new(&s, "9");
-    let resp = d
-        .post(false)
-        .header(
-            "Upload-Metadata",
-            &token_metadata("draft/over-crash.bin", "public", "application/octet-stream"),
-        )
-        .header("Upload-Length", "5")
-        .send()
-        .status(201);
-    let upload = s.location(&resp);
+    let upload = create_public_of_five(&Draft::new(&s, "9"), "draft/over-crash.bin");
     s.restart_with(
         s.launch_settings()
             .env("TUSGATE_CRASH_AT", "upload:overflowed"),
@@ -317,4 +298,18 @@ fn a_body_past_the_length_publishes_nothing_across_a_crash() {
         Some("5"),
         "the upload was left complete: {state:#?}"
     );
+}
+
+/// Creates a tokened public draft upload of 5 bytes at `key`, without content; returns its path.
+fn create_public_of_five(d: &Draft<'_>, key: &str) -> String {
+    let resp = d
+        .post(false)
+        .header(
+            "Upload-Metadata",
+            &token_metadata(key, "public", "application/octet-stream"),
+        )
+        .header("Upload-Length", "5")
+        .send()
+        .status(201);
+    d.s.location(&resp)
 }
